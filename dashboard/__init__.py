@@ -1,0 +1,1 @@
+"""Streamlit dashboard: pages only load, call and render."""

@@ -1,0 +1,1 @@
+"""Re-scoring models, the model registry and re-scoring jobs."""

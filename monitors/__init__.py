@@ -1,0 +1,1 @@
+"""Monitors: pure functions over the case frame (no SQL, no Streamlit, no I/O)."""

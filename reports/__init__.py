@@ -1,0 +1,1 @@
+"""The committee pack: PDF and HTML renders of the monitors' results."""
