@@ -104,3 +104,7 @@ class MappedMessage:
     message_type: str  # e.g. ORU^R01
     profile: str  # the mapping profile that handled it
     events: list[Event] = field(default_factory=list)
+    # "mapped" (events follow) or "ignored" (a valid message of a type or content Vigil does not
+    # use, e.g. SIU, RSP, a lab result: ACK AA, ledger outcome "ignored", no events)
+    outcome: str = "mapped"
+    note: str = ""  # why it was ignored, for the ledger (never holds PHI)

@@ -8,6 +8,11 @@ command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
 [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+# WeasyPrint (the committee pack's PDF) loads Pango, PangoFT2 and HarfBuzz (subset: font embedding)
+for lib in libpango-1.0-0:libpango-1.0.so.0 libpangoft2-1.0-0:libpangoft2-1.0.so.0 \
+           libharfbuzz0b:libharfbuzz.so.0 libharfbuzz-subset0:libharfbuzz-subset.so.0; do
+  ldconfig -p 2>/dev/null | grep "${lib#*:}" >/dev/null || need+=("${lib%%:*}")  # no -q: SIGPIPE
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them: apt-get install ${need[*]})" >&2

@@ -1,0 +1,115 @@
+"""Re-scoring throughput: the whole pipeline vs the model's forward pass alone, same batch size.
+
+    .venv/bin/python bench/bench_rescore.py [--device cpu|cuda|auto] [--n 1024] [--batch-size 64]
+                                            [--workers K] [--repeats 3]
+
+Renders ``--n`` head-CT studies as DICOM files into a temporary folder (not timed), then measures
+in the same run, on the same device, with the demo model and the same batch size:
+
+* baseline: forward passes only, over the already preprocessed images held in memory;
+* pipeline: what ``vigil rescore`` does per case — fetch (read the file from the folder source),
+  decode (DICOM -> HU), preprocess (window, resize, normalise) in DataLoader workers, then the
+  forward pass (host-to-device copy included on CUDA).
+
+Prints images/s for both and their ratio (target: pipeline >= 90% of baseline). Best of
+``--repeats`` runs each, to damp the noise of a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--n", type=int, default=1024, help="images per pass")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=None, help="default: as vigil rescore")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--spec", type=Path, default=None, help="re-scoring spec (default: demo)")
+    args = ap.parse_args()
+
+    import torch
+
+    from models.adapters import load_spec, make_adapter
+    from models.demo import spec_path
+    from models.fixtures import synthetic_truth
+    from models.rescore import CaseImages, default_workers, make_loader, resolve_device
+    from models.sources import FolderSource
+    from models.truth import studies_from_truth
+    from vigil.simulate.dicom import write_studies
+
+    device = resolve_device(args.device)
+    spec = load_spec(args.spec or spec_path("neurovue-ich"))
+    adapter = make_adapter(spec).load(device)
+    workers = (
+        args.workers
+        if args.workers is not None
+        else default_workers(device, args.n, args.batch_size)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        df = synthetic_truth(args.n, "neurovue-ich", seed=1)
+        write_studies(studies_from_truth(df, "neurovue-ich"), Path(tmp))
+        render_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        source = FolderSource(Path(tmp))
+        index_s = time.perf_counter() - t0
+        cases = list(zip(df["study_uid"], df["accession"], strict=True))
+        dataset = CaseImages(cases, source, spec)
+
+        # baseline: forward only, preprocessed images already in memory (on the device)
+        images = torch.stack([dataset[i][1] for i in range(len(dataset))])
+        batches = [
+            images[i : i + args.batch_size].to(device) for i in range(0, len(images), args.batch_size)
+        ]
+
+        def forward_only() -> float:
+            t = time.perf_counter()
+            for b in batches:
+                adapter.score_batch(b)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            return len(images) / (time.perf_counter() - t)
+
+        def pipeline() -> float:
+            loader = make_loader(dataset, args.batch_size, workers, device)
+            t = time.perf_counter()
+            n = 0
+            for idx, batch, errors in loader:
+                assert not errors, errors[:1]
+                adapter.score_batch(batch.to(device, non_blocking=True))
+                n += len(idx)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            return n / (time.perf_counter() - t)
+
+        forward_only()  # warm-up (allocator, kernels)
+        base, pipe = [], []
+        for _ in range(args.repeats):  # interleaved, so both see the same machine load
+            base.append(forward_only())
+            pipe.append(pipeline())
+    b, p = max(base), max(pipe)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"device {device}, torch threads {torch.get_num_threads()}")
+    print(f"setup: rendered {args.n} DICOM files in {render_s:.1f} s; folder index {index_s:.2f} s")
+    print(f"batch size {args.batch_size}, DataLoader workers {workers}, best of {args.repeats}")
+    print(f"baseline (forward pass only):                {b:8.0f} images/s  (runs: "
+          f"{', '.join(f'{x:.0f}' for x in base)})")
+    print(f"pipeline (fetch+decode+preprocess+infer):    {p:8.0f} images/s  (runs: "
+          f"{', '.join(f'{x:.0f}' for x in pipe)})")
+    verdict = "meets" if p >= 0.9 * b else "misses"
+    print(f"pipeline / baseline: {p / b:.1%} ({verdict} the 90% target)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Report text -> label per finding (positive / negative / uncertain) and the deciding phrase.
+
+A rule labeller (NegEx-style) rather than a model: it must be explainable to a quality officer
+("decided by: 'no evidence of intracranial hemorrhage'"), run at feed speed, and be tuned by
+editing a TOML list. Sections are preferred in the order the labeller file gives (an addendum,
+then the impression), then the whole text. Within a clause, uncertainty cues are checked before
+negation cues, because "cannot exclude" contains a negation but means uncertain.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from connectors.errors import ProfileError
+
+
+@dataclass(frozen=True, slots=True)
+class TextLabel:
+    label: str  # positive / negative / uncertain
+    phrase: str  # the clause that decided it (caller scrubs identifiers)
+
+
+def _phrase_re(phrases: list[str] | tuple[str, ...]) -> re.Pattern[str]:
+    alts = sorted({p.strip().lower() for p in phrases if p.strip()}, key=len, reverse=True)
+    body = "|".join(re.escape(a).replace(r"\ ", r"\s+") for a in alts)
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
+
+
+class Labeller:
+    """Compiled phrases and cues from one labeller TOML (plus a profile's extra synonyms)."""
+
+    def __init__(self, path: Path, extra_synonyms: dict[str, tuple[str, ...]] | None = None):
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ProfileError(str(path), "-", f"labeller file unreadable ({exc})",
+                               "fix the TOML syntax or the path") from exc
+        cues = data.get("cues", {})
+        try:
+            self.neg_before = _phrase_re(cues["negation_before"])
+            self.neg_after = _phrase_re(cues["negation_after"])
+            self.uncertain = _phrase_re(cues["uncertain"])
+            breaks = cues.get("clause_breaks", [])
+            sections = cues.get("sections", ["IMPRESSION"])
+            ignored = cues.get("ignore_sections", [])
+        except KeyError as exc:
+            raise ProfileError(str(path), f"cues.{exc.args[0]}", "is required",
+                               "copy the [cues] table of connectors/profiles/labeller/"
+                               "default.toml") from None
+        self.breaks = _phrase_re(breaks) if breaks else None
+        self.sections = [s.upper() for s in sections]
+        self.ignored = {s.upper() for s in ignored}
+        names = sorted({*self.sections, *self.ignored, "FINDINGS", "RECOMMENDATION",
+                        "RECOMMENDATIONS"}, key=len, reverse=True)
+        heads = "|".join(re.escape(s) for s in names)
+        self._heading = re.compile(rf"(?:^|\n|(?<=[.:]\s))\s*({heads})\s*:", re.IGNORECASE)
+        self.findings: dict[str, re.Pattern[str]] = {}
+        extra = extra_synonyms or {}
+        names = set(data.get("findings", {})) | set(extra)
+        for name in names:
+            syn = list(data.get("findings", {}).get(name, {}).get("synonyms", []))
+            syn += list(extra.get(name, ()))
+            if not syn:
+                raise ProfileError(str(path), f"findings.{name}.synonyms", "is empty",
+                                   "list the phrases that name this finding")
+            self.findings[name] = _phrase_re(syn)
+
+    # -- text structure ---------------------------------------------------------------------------
+
+    def sections_of(self, text: str) -> dict[str, str]:
+        """Heading (upper case) -> its text, for the headings the labeller knows."""
+        return self._split(text, list(self._heading.finditer(text)))
+
+    @staticmethod
+    def clauses(text: str) -> list[str]:
+        parts = re.split(r"(?<=[.;!?])\s+|\n+|(?<=[a-z])\.(?=[A-Z])", text)
+        return [p.strip() for p in parts if p and p.strip()]
+
+    # -- labelling --------------------------------------------------------------------------------
+
+    def label(self, text: str, finding: str) -> TextLabel | None:
+        """Label one finding in a report; None when the report never names it."""
+        pat = self.findings.get(finding)
+        if pat is None:
+            return None
+        if not pat.search(text):
+            return None
+        marks = list(self._heading.finditer(text))
+        if not marks:
+            return self._decide(text, pat)
+        secs = self._split(text, marks)
+        for name in self.sections:
+            body = secs.get(name)
+            if body and pat.search(body):
+                return self._decide(body, pat)
+        # the whole report, less history/indication/technique (why it was ordered, how)
+        kept = [text[: marks[0].start()]]
+        for i, m in enumerate(marks):
+            if m.group(1).upper() not in self.ignored:
+                end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+                kept.append(text[m.end() : end])
+        rest = "\n".join(kept)
+        if pat.search(rest):
+            return self._decide(rest, pat)
+        return None
+
+    @staticmethod
+    def _split(text: str, marks: list[re.Match[str]]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i, m in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+            name = m.group(1).upper()
+            out[name] = out.get(name, "") + " " + text[m.end() : end]
+        return out
+
+    def _decide(self, text: str, pat: re.Pattern[str]) -> TextLabel:
+        seen: dict[str, str] = {}
+        for clause in self.clauses(text):
+            for m in pat.finditer(clause):
+                state = self._state(clause, m.start(), m.end())
+                seen.setdefault(state, clause)
+        for state in ("positive", "uncertain", "negative"):
+            if state in seen:
+                return TextLabel(state, _trim(seen[state]))
+        raise AssertionError("a matched pattern yields a state")
+
+    def _state(self, clause: str, start: int, end: int) -> str:
+        # the scope of a cue stops at a clause break ("no fracture, but a hematoma")
+        left = clause[:start]
+        right = clause[end:]
+        if self.breaks is not None:
+            cut = [m.end() for m in self.breaks.finditer(left)]
+            if cut:
+                left = left[cut[-1] :]
+            m = self.breaks.search(right)
+            if m:
+                right = right[: m.start()]
+        if self.uncertain.search(left) or self.uncertain.search(right):
+            return "uncertain"
+        if self.neg_before.search(left) or self.neg_after.search(right):
+            return "negative"
+        return "positive"
+
+
+def _trim(clause: str, limit: int = 160) -> str:
+    clause = " ".join(clause.split())
+    return clause if len(clause) <= limit else clause[: limit - 1] + "…"
+
+
+@lru_cache(maxsize=32)
+def labeller_for(path: Path, extra: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Labeller:
+    """One compiled labeller per file and synonym set (profiles share the default)."""
+    return Labeller(path, dict(extra))

@@ -1,0 +1,898 @@
+"""Store writer: mapped messages -> store tables, in bulk, one transaction per batch.
+
+Why bulk: a year of a 1M-study network is ~5M messages; row-at-a-time ORM writes manage a few
+hundred a second. Here every batch costs a handful of executemany statements (ledger, sites,
+models, patients, study upsert, AI result upsert, final reads, dead letters) plus one commit.
+
+Pairing happens in the data model, not in a matching step: every event upserts its Study on
+(site_code, accession), so an AI result and the final read of the same study meet on the same
+``study.id`` whatever order they arrive in. A message without an accession falls back to the
+Study Instance UID (a placeholder accession ``uid:...`` that is renamed once the accession shows
+up). Idempotency: the (sender, MSH-10) ledger is consulted in the same transaction, so a resent
+message is reported ``duplicate`` and stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Engine, and_, bindparam, case, func, select
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
+from sqlalchemy.exc import IntegrityError
+
+from connectors.events import (
+    AIResultEvent,
+    MappedMessage,
+    PatientInfo,
+    PatientMerge,
+    PatientUpdate,
+    ReadEvent,
+    StudyInfo,
+)
+from vigil.errors import StoreError
+from vigil.store.tables import (
+    AIModel,
+    AIResult,
+    DeadLetter,
+    FinalRead,
+    Patient,
+    ReceivedMessage,
+    Site,
+    Study,
+)
+
+# --- what the writer is handed ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Accepted:
+    """A message the pipeline mapped: its events are stored."""
+
+    mapped: MappedMessage
+
+
+@dataclass(slots=True)
+class Ignored:
+    """A valid message of a type Vigil does not use: ledgered (so it is ACKed once), not stored."""
+
+    sender: str
+    control_id: str
+    message_type: str
+    profile: str = ""
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A message that could not be parsed or mapped: goes to dead letters, raw bytes encrypted."""
+
+    sender: str
+    control_id: str
+    message_type: str
+    reason_code: str
+    reason: str
+    raw: bytes
+    ack_code: str = "AE"
+
+
+Item = Accepted | Ignored | Rejected
+
+STORED, DUPLICATE, IGNORED, DEADLETTER = "stored", "duplicate", "ignored", "deadletter"
+
+
+def item_key(item: Item) -> tuple[str, str]:
+    if isinstance(item, Accepted):
+        return item.mapped.sender, item.mapped.control_id
+    return item.sender, item.control_id
+
+
+def fallback_control_id(raw: bytes) -> str:
+    """Ledger key for a message without a usable MSH-10: a digest of its bytes (same on resend)."""
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
+
+
+def placeholder_accession(study_uid: str) -> str:
+    """Accession used for a study known only by its Study Instance UID (fits 64 characters)."""
+    if len(study_uid) <= 60:
+        return "uid:" + study_uid
+    return "uid#" + hashlib.sha256(study_uid.encode()).hexdigest()[:40]
+
+
+def is_placeholder(accession: str) -> bool:
+    return accession.startswith(("uid:", "uid#"))
+
+
+def study_key_missing(mapped: MappedMessage) -> bool:
+    """True when an event names a study by neither accession nor Study UID (cannot be paired)."""
+    for ev in mapped.events:
+        study = getattr(ev, "study", None)
+        if study is not None and not study.accession and not study.study_uid:
+            return True
+        if study is not None and not study.site_code:
+            return True
+    return False
+
+
+# --- table clauses used for writes (JSON None must be SQL NULL for COALESCE to work) --------
+
+
+def _clause(model: Any, json_cols: Sequence[str] = ()) -> Any:
+    cols = []
+    for c in model.__table__.columns:
+        typ = JSON(none_as_null=True) if c.name in json_cols else c.type
+        cols.append(sa_column(c.name, typ))
+    return sa_table(model.__table__.name, *cols)
+
+
+T_SITE = _clause(Site)
+T_PATIENT = _clause(Patient)
+T_STUDY = _clause(Study, ["extra"])
+T_MODEL = _clause(AIModel, ["card"])
+T_RESULT = _clause(AIResult)
+T_READ = _clause(FinalRead)
+T_LEDGER = _clause(ReceivedMessage)
+T_DEAD = _clause(DeadLetter)
+
+# Study columns by how a later message updates them.
+LATEST_COLS = (
+    "study_uid",
+    "patient_pseudonym",
+    "modality",
+    "procedure_code",
+    "procedure_name",
+    "scanner_manufacturer",
+    "scanner_model",
+    "patient_class",
+    "age_at_study",
+    "sex",
+    "race",
+    "ethnicity",
+    "ordered_at",
+    "exam_started_at",
+    "exam_ended_at",
+    "extra",
+)  # a newer non-null value wins (order updates)
+EARLIEST_COLS = ("prelim_report_at", "final_report_at")  # turnaround counts from the first one
+FIRST_COLS = ("read_started_at", "read_ended_at")  # the read that made the first final
+STUDY_COLS = LATEST_COLS + EARLIEST_COLS + FIRST_COLS
+
+STATUS_RANK = {"F": 1, "C": 2, "A": 2}  # P never current; a correction/addendum beats a final
+_MIN_TS = datetime.min.replace(tzinfo=UTC)
+CHUNK = 900  # bound parameters per IN list
+
+
+def _chunks(seq: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class StoreWriter:
+    """Writes batches of :data:`Item` to the store. One instance per process (it caches ids).
+
+    Safe beside other writers (listener and ``vigil ingest`` at once): conflicts are resolved by
+    the unique constraints and a retried batch.
+    """
+
+    def __init__(self, engine: Engine, deadletter_key: str | None = None) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:  # pragma: no cover - only the two supported backends
+            raise StoreError(f"unsupported database backend {self.dialect!r}")
+        self._insert = insert
+        self._fernet = None
+        if deadletter_key:
+            from cryptography.fernet import Fernet
+
+            self._fernet = Fernet(deadletter_key.encode())
+        self._sites: set[str] = set()
+        self._models: dict[str, int] = {}
+        self._studies: dict[tuple[str, str], int] = {}
+        self._patients: dict[str, tuple[Any, ...]] = {}
+        self._placeholders_seen: bool | None = None
+        self._compiled: dict[int, tuple[str, list[Any]]] = {}
+        self._build_statements()
+
+    # -- statements, built once ------------------------------------------------------------
+
+    def _build_statements(self) -> None:
+        ins = self._insert
+        s = ins(T_STUDY)
+        ex = s.excluded
+        sets: dict[str, Any] = {}
+        for c in LATEST_COLS:
+            sets[c] = func.coalesce(ex[c], T_STUDY.c[c])
+        for c in EARLIEST_COLS:
+            sets[c] = case(
+                (T_STUDY.c[c].is_(None), ex[c]),
+                (and_(ex[c].is_not(None), ex[c] < T_STUDY.c[c]), ex[c]),
+                else_=T_STUDY.c[c],
+            )
+        for c in FIRST_COLS:
+            sets[c] = func.coalesce(T_STUDY.c[c], ex[c])
+        self._study_upsert = s.on_conflict_do_update(
+            index_elements=["site_code", "accession"], set_=sets
+        )
+        r = ins(T_RESULT)
+        rex = r.excluded
+        self._result_upsert = r.on_conflict_do_update(
+            index_elements=["study_id", "model_id", "finding"],
+            set_={
+                c: rex[c]
+                for c in ("model_version", "score", "call", "received_at", "source_message_id")
+            },
+            where=(
+                T_RESULT.c.received_at.is_(None)
+                | rex.received_at.is_(None)
+                | (rex.received_at >= T_RESULT.c.received_at)
+            ),
+        )
+        p = ins(T_PATIENT)
+        pex = p.excluded
+        self._patient_upsert = p.on_conflict_do_update(
+            index_elements=["pseudonym"],
+            set_={
+                "sex": func.coalesce(pex.sex, T_PATIENT.c.sex),
+                "race": func.coalesce(pex.race, T_PATIENT.c.race),
+                "ethnicity": func.coalesce(pex.ethnicity, T_PATIENT.c.ethnicity),
+                "merged_into": func.coalesce(pex.merged_into, T_PATIENT.c.merged_into),
+                "updated_at": pex.updated_at,
+            },
+        )
+        self._site_insert = ins(T_SITE).on_conflict_do_nothing(index_elements=["code"])
+        self._model_insert = ins(T_MODEL).on_conflict_do_nothing(index_elements=["name"])
+        self._ledger_insert = T_LEDGER.insert()
+        self._read_insert = T_READ.insert()
+        self._dead_insert = T_DEAD.insert()
+
+    # -- public ----------------------------------------------------------------------------
+
+    def write(
+        self,
+        items: Sequence[Item],
+        *,
+        now: datetime | None = None,
+        after: Callable[[Connection, list[str]], None] | None = None,
+    ) -> list[str]:
+        """Store ``items`` in one transaction; returns one outcome per item, in order.
+
+        Outcomes: ``stored``, ``ignored``, ``deadletter`` or ``duplicate`` (already in the ledger).
+        ``after(conn, outcomes)`` runs inside the same transaction (dead-letter replay uses it).
+        """
+        now = now or datetime.now(UTC)
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    outcomes = self._write(conn, items, now)
+                    if after is not None:
+                        after(conn, outcomes)
+                return outcomes
+            except IntegrityError:
+                # Another writer claimed a key between our read and our insert: forget caches
+                # that may now be wrong and retry; the ledger read then sees its rows.
+                self._reset_caches()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _reset_caches(self) -> None:
+        self._sites.clear()
+        self._models.clear()
+        self._studies.clear()
+        self._patients.clear()
+        self._placeholders_seen = None
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _write(self, conn: Connection, items: Sequence[Item], now: datetime) -> list[str]:
+        outcomes = [DUPLICATE] * len(items)
+        fresh = self._claim(conn, items, outcomes, now)
+        accepted = [items[i].mapped for i in fresh if isinstance(items[i], Accepted)]
+        dead = [items[i] for i in fresh if isinstance(items[i], Rejected)]
+        if accepted:
+            self._store_events(conn, accepted, now)
+        if dead:
+            self._store_dead(conn, dead, now)
+        return outcomes
+
+    def _claim(
+        self, conn: Connection, items: Sequence[Item], outcomes: list[str], now: datetime
+    ) -> list[int]:
+        """Ledger: decide which items are new, record them. Returns indexes of new items.
+
+        Fast path (a fresh backfill, live traffic): insert every key under a savepoint; only if
+        one already exists does the batch fall back to reading the ledger first.
+        """
+        first: dict[tuple[str, str], int] = {}
+        for i, it in enumerate(items):
+            first.setdefault(item_key(it), i)
+        rows = {key: self._ledger_row(key, items[i], now) for key, i in first.items()}
+        try:
+            with conn.begin_nested():
+                self._executemany(conn, self._ledger_insert, list(rows.values()))
+        except IntegrityError:
+            return self._claim_slow(conn, items, outcomes, first, rows, now)
+        for key, i in first.items():
+            outcomes[i] = rows[key]["outcome"]
+        return sorted(first.values())
+
+    @staticmethod
+    def _ledger_row(key: tuple[str, str], it: Item, now: datetime) -> dict[str, Any]:
+        if isinstance(it, Accepted):
+            mt, profile, outcome = it.mapped.message_type, it.mapped.profile, STORED
+        elif isinstance(it, Ignored):
+            mt, profile, outcome = it.message_type, it.profile, IGNORED
+        else:
+            mt, profile, outcome = it.message_type, "", DEADLETTER
+        return {
+            "sender": key[0][:200],
+            "control_id": key[1][:200],
+            "message_type": mt[:32],
+            "profile": profile[:100],
+            "outcome": outcome,
+            "received_at": now,
+        }
+
+    def _claim_slow(
+        self,
+        conn: Connection,
+        items: Sequence[Item],
+        outcomes: list[str],
+        first: dict[tuple[str, str], int],
+        rows: dict[tuple[str, str], dict[str, Any]],
+        now: datetime,
+    ) -> list[int]:
+        by_sender: dict[str, list[str]] = {}
+        for sender, ctrl in first:
+            by_sender.setdefault(sender, []).append(ctrl)
+        known: dict[tuple[str, str], str] = {}
+        lc = T_LEDGER.c
+        for sender, ctrls in by_sender.items():
+            for part in _chunks(ctrls):
+                q = select(lc.control_id, lc.outcome).where(
+                    lc.sender == sender[:200], lc.control_id.in_([c[:200] for c in part])
+                )
+                for ctrl, outcome in conn.execute(q):
+                    known[(sender, ctrl)] = outcome
+        new_rows: list[dict[str, Any]] = []
+        upgraded: list[dict[str, Any]] = []
+        fresh: list[int] = []
+        for key, i in first.items():
+            row = rows[key]
+            outcome = row["outcome"]
+            prior = known.get((key[0], key[1][:200]))
+            if prior is None:
+                new_rows.append(row)
+            elif prior == DEADLETTER and outcome != DEADLETTER:
+                # Resent (or replayed) after the profile was fixed: store it this time.
+                upgraded.append(
+                    {"s": row["sender"], "c": row["control_id"], "o": outcome, "now": now}
+                )
+            else:
+                continue
+            outcomes[i] = outcome
+            fresh.append(i)
+        if new_rows:
+            self._executemany(conn, self._ledger_insert, new_rows)
+        if upgraded:
+            conn.execute(
+                T_LEDGER.update()
+                .where(lc.sender == bindparam("s"), lc.control_id == bindparam("c"))
+                .values(outcome=bindparam("o")),
+                upgraded,
+            )
+            dc = T_DEAD.c
+            conn.execute(
+                T_DEAD.update()
+                .where(
+                    dc.sender == bindparam("s"),
+                    dc.control_id == bindparam("c"),
+                    dc.replayed_at.is_(None),
+                )
+                .values(replayed_at=bindparam("now"), replay_outcome=bindparam("o")),
+                upgraded,
+            )
+        fresh.sort()
+        return fresh
+
+    def _executemany(self, conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+        """executemany; on SQLite straight to the driver with pre-built tuples (2x faster).
+
+        SQLAlchemy's generic path builds and type-processes a parameter dict per row; here the
+        statement is compiled once and each row becomes a tuple through the same bind
+        processors (so UTCDateTime still refuses naive times).
+        """
+        if not rows:
+            return
+        if self.dialect != "sqlite":
+            conn.execute(stmt, rows)
+            return
+        spec = self._compiled.get(id(stmt))
+        if spec is None:
+            compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+            procs = []
+            for name in compiled.positiontup:
+                bind = compiled.binds[name]
+                procs.append((bind.key, bind.type._cached_bind_processor(conn.dialect)))
+            spec = self._compiled[id(stmt)] = (compiled.string, procs)
+        sql, procs = spec
+        params = [
+            tuple(proc(r[key]) if proc is not None else r[key] for key, proc in procs) for r in rows
+        ]
+        conn.exec_driver_sql(sql, params)
+
+    def _store_dead(self, conn: Connection, dead: list[Rejected], now: datetime) -> None:
+        if self._fernet is None:
+            raise StoreError("no dead-letter key: cannot store a rejected message's bytes")
+        rows = [
+            {
+                "received_at": now,
+                "sender": d.sender[:200],
+                "control_id": d.control_id[:200],
+                "message_type": d.message_type[:32],
+                "reason_code": d.reason_code[:64],
+                "reason": d.reason,
+                "raw_encrypted": self._fernet.encrypt(d.raw),
+                "replayed_at": None,
+                "replay_outcome": "",
+            }
+            for d in dead
+        ]
+        self._executemany(conn, self._dead_insert, rows)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _store_events(self, conn: Connection, messages: list[MappedMessage], now: datetime) -> None:
+        studies: dict[tuple[str, str], dict[str, Any]] = {}
+        patients: dict[str, list[Any]] = {}
+        merges: list[PatientMerge] = []
+        results: dict[tuple[tuple[str, str], str, str], dict[str, Any]] = {}
+        reads: list[tuple[tuple[str, str], ReadEvent, str]] = []
+        new_models: dict[str, dict[str, Any]] = {}
+
+        uid_only: list[StudyInfo] = []
+        for msg in messages:
+            for ev in msg.events:
+                st = getattr(ev, "study", None)
+                if st is not None and not st.accession and st.study_uid:
+                    uid_only.append(st)
+        uid_keys = self._resolve_uid_only(conn, uid_only) if uid_only else {}
+
+        for msg in messages:
+            src = f"{msg.sender}|{msg.control_id}"[:200]
+            for ev in msg.events:
+                if isinstance(ev, PatientUpdate):
+                    self._merge_patient(patients, ev.patient)
+                    continue
+                if isinstance(ev, PatientMerge):
+                    merges.append(ev)
+                    continue
+                st: StudyInfo = ev.study  # type: ignore[union-attr]
+                if st.accession:
+                    key = (st.site_code, st.accession[:64])
+                elif st.study_uid:
+                    key = uid_keys[(st.site_code, st.study_uid)]
+                else:
+                    continue  # cannot be paired; the pipeline dead-letters these
+                row = studies.get(key)
+                if row is None:
+                    row = studies[key] = dict.fromkeys(STUDY_COLS)
+                _merge_study(row, st, ev.patient)  # type: ignore[union-attr]
+                self._merge_patient(patients, ev.patient)  # type: ignore[union-attr]
+                if isinstance(ev, AIResultEvent):
+                    if ev.model_name not in self._models:
+                        new_models.setdefault(
+                            ev.model_name,
+                            {
+                                "name": ev.model_name[:100],
+                                "finding": ev.finding[:64],
+                                "current_version": (ev.model_version or "")[:64],
+                            },
+                        )
+                    rkey = (key, ev.model_name, ev.finding)
+                    prev = results.get(rkey)
+                    rec = ev.received_at or now
+                    if prev is None or prev["received_at"] <= rec:
+                        results[rkey] = {
+                            "model_version": (ev.model_version or "")[:64],
+                            "score": ev.score,
+                            "call": ev.call,
+                            "received_at": rec,
+                            "source_message_id": src,
+                        }
+                elif isinstance(ev, ReadEvent):
+                    status = (ev.report_status or "F").upper()[:4]
+                    if status == "P":
+                        _earliest(row, "prelim_report_at", ev.reported_at)
+                    else:
+                        _earliest(row, "final_report_at", ev.reported_at)
+                        if row["read_started_at"] is None:
+                            row["read_started_at"] = ev.read_started_at
+                        if row["read_ended_at"] is None:
+                            row["read_ended_at"] = ev.read_ended_at
+                    reads.append((key, ev, src))
+
+        self._ensure_sites(conn, {k[0] for k in studies})
+        if patients:
+            self._upsert_patients(conn, patients, now)
+        ids = self._upsert_studies(conn, studies)
+        if merges:
+            self._apply_merges(conn, merges, now)
+        if new_models:
+            self._ensure_models(conn, new_models, now)
+        if results:
+            rows = []
+            for (skey, model_name, finding), vals in results.items():
+                vals["study_id"] = ids[skey]
+                vals["model_id"] = self._models[model_name]
+                vals["finding"] = finding[:64]
+                rows.append(vals)
+            self._executemany(conn, self._result_upsert, rows)
+        if reads:
+            self._insert_reads(conn, reads, ids)
+
+    @staticmethod
+    def _merge_patient(patients: dict[str, list[Any]], p: PatientInfo | None) -> None:
+        if p is None or not p.pseudonym:
+            return
+        cur = patients.get(p.pseudonym)
+        if cur is None:
+            patients[p.pseudonym] = [p.sex, p.race, p.ethnicity]
+            return
+        for i, v in enumerate((p.sex, p.race, p.ethnicity)):
+            if v is not None:
+                cur[i] = v
+
+    def _upsert_patients(
+        self, conn: Connection, patients: dict[str, list[Any]], now: datetime
+    ) -> None:
+        rows = []
+        for pseudo, vals in patients.items():
+            cached = self._patients.get(pseudo)
+            if cached is not None and all(
+                v is None or v == c for v, c in zip(vals, cached, strict=True)
+            ):
+                continue  # nothing new about this patient
+            merged = tuple(
+                v if v is not None else (cached[i] if cached else None) for i, v in enumerate(vals)
+            )
+            self._patients[pseudo] = merged
+            rows.append(
+                {
+                    "pseudonym": pseudo[:64],
+                    "sex": merged[0],
+                    "race": merged[1],
+                    "ethnicity": merged[2],
+                    "merged_into": None,
+                    "updated_at": now,
+                }
+            )
+        if len(self._patients) > 2_000_000:
+            self._patients.clear()
+        if rows:
+            self._executemany(conn, self._patient_upsert, rows)
+
+    def _apply_merges(self, conn: Connection, merges: list[PatientMerge], now: datetime) -> None:
+        rows = [
+            {
+                "pseudonym": m.prior[:64],
+                "sex": None,
+                "race": None,
+                "ethnicity": None,
+                "merged_into": m.surviving[:64],
+                "updated_at": now,
+            }
+            for m in merges
+        ]
+        rows += [
+            {
+                "pseudonym": m.surviving[:64],
+                "sex": None,
+                "race": None,
+                "ethnicity": None,
+                "merged_into": None,
+                "updated_at": now,
+            }
+            for m in merges
+        ]
+        for r in rows:  # two statements per merge at most: merges are rare
+            conn.execute(self._patient_upsert, [r])
+        sc = T_STUDY.c
+        conn.execute(
+            T_STUDY.update()
+            .where(sc.patient_pseudonym == bindparam("prior"))
+            .values(patient_pseudonym=bindparam("surviving")),
+            [{"prior": m.prior, "surviving": m.surviving} for m in merges],
+        )
+        for m in merges:
+            self._patients.pop(m.prior, None)
+
+    def _ensure_sites(self, conn: Connection, codes: set[str]) -> None:
+        missing = [c for c in codes if c not in self._sites]
+        if missing:
+            conn.execute(self._site_insert, [{"code": c[:32], "name": ""} for c in missing])
+            self._sites.update(missing)
+
+    def _ensure_models(
+        self, conn: Connection, new: dict[str, dict[str, Any]], now: datetime
+    ) -> None:
+        mc = T_MODEL.c
+        names = list(new)
+        for part in _chunks(names):
+            for mid, name in conn.execute(select(mc.id, mc.name).where(mc.name.in_(part))):
+                self._models[name] = mid
+        missing = [n for n in names if n not in self._models]
+        if missing:
+            rows = []
+            for n in missing:
+                r = new[n]
+                rows.append(
+                    {
+                        **r,
+                        "status": "unregistered",
+                        "created_at": now,
+                        "updated_at": now,
+                        "operating_threshold": 0.5,
+                        "vendor": "",
+                        "product": "",
+                        "modality": "",
+                        "body_part": "",
+                        "intended_use": "",
+                        "clearance_id": "",
+                        "baseline_period": "",
+                        "owner": "",
+                    }
+                )
+            conn.execute(self._model_insert, rows)
+            for part in _chunks(missing):
+                for mid, name in conn.execute(select(mc.id, mc.name).where(mc.name.in_(part))):
+                    self._models[name] = mid
+
+    def _resolve_uid_only(
+        self, conn: Connection, infos: list[StudyInfo]
+    ) -> dict[tuple[str, str], tuple[str, str]]:
+        """(site, study_uid) -> the study key to use for messages without an accession."""
+        sc = T_STUDY.c
+        out: dict[tuple[str, str], tuple[str, str]] = {}
+        by_site: dict[str, set[str]] = {}
+        for st in infos:
+            by_site.setdefault(st.site_code, set()).add(st.study_uid or "")
+        for site, uids in by_site.items():
+            for part in _chunks(sorted(uids)):
+                rows = conn.execute(
+                    select(sc.accession, sc.study_uid)
+                    .where(sc.site_code == site, sc.study_uid.in_(part))
+                    .order_by(sc.id)
+                )
+                for acc, uid in rows:
+                    prev = out.get((site, uid))
+                    if prev is None or is_placeholder(prev[1]):
+                        out[(site, uid)] = (site, acc)
+            for uid in uids:
+                out.setdefault((site, uid), (site, placeholder_accession(uid)))
+        self._placeholders_seen = True
+        return out
+
+    def _upsert_studies(
+        self, conn: Connection, studies: dict[tuple[str, str], dict[str, Any]]
+    ) -> dict[tuple[str, str], int]:
+        sc = T_STUDY.c
+        if self._placeholders_seen is None:
+            self._placeholders_seen = (
+                conn.execute(
+                    select(sc.id)
+                    .where(sc.accession.like("uid:%") | sc.accession.like("uid#%"))
+                    .limit(1)
+                ).first()
+                is not None
+            )
+        if self._placeholders_seen:
+            self._adopt_placeholders(conn, studies)
+        rows = []
+        for (site, acc), vals in studies.items():
+            vals["site_code"] = site
+            vals["accession"] = acc
+            rows.append(vals)
+        if rows:
+            self._executemany(conn, self._study_upsert, rows)
+        ids: dict[tuple[str, str], int] = {}
+        missing: dict[str, list[str]] = {}
+        for key in studies:
+            sid = self._studies.get(key)
+            if sid is None:
+                missing.setdefault(key[0], []).append(key[1])
+            else:
+                ids[key] = sid
+        for site, accs in missing.items():
+            for part in _chunks(accs):
+                q = select(sc.id, sc.accession).where(sc.site_code == site, sc.accession.in_(part))
+                for sid, acc in conn.execute(q):
+                    ids[(site, acc)] = sid
+                    self._studies[(site, acc)] = sid
+        if len(self._studies) > 3_000_000:
+            self._studies.clear()
+        return ids
+
+    def _adopt_placeholders(
+        self, conn: Connection, studies: dict[tuple[str, str], dict[str, Any]]
+    ) -> None:
+        """A study first known by UID only gets its real accession when a message brings it."""
+        sc = T_STUDY.c
+        cands: dict[str, dict[str, str]] = {}
+        for (site, acc), vals in studies.items():
+            uid = vals.get("study_uid")
+            if uid and not is_placeholder(acc) and (site, acc) not in self._studies:
+                cands.setdefault(site, {})[uid] = acc
+        for site, by_uid in cands.items():
+            uids = list(by_uid)
+            for part in _chunks(uids):
+                rows = conn.execute(
+                    select(sc.id, sc.accession, sc.study_uid).where(
+                        sc.site_code == site,
+                        sc.study_uid.in_(part),
+                        sc.accession.like("uid:%") | sc.accession.like("uid#%"),
+                    )
+                ).all()
+                for sid, old_acc, uid in rows:
+                    acc = by_uid[uid]
+                    taken = conn.execute(
+                        select(sc.id).where(sc.site_code == site, sc.accession == acc)
+                    ).first()
+                    if taken is not None:
+                        continue  # both exist already; left as two studies (rare)
+                    conn.execute(T_STUDY.update().where(sc.id == sid).values(accession=acc))
+                    self._studies.pop((site, old_acc), None)
+
+    def _insert_reads(
+        self,
+        conn: Connection,
+        reads: list[tuple[tuple[str, str], ReadEvent, str]],
+        ids: dict[tuple[str, str], int],
+    ) -> None:
+        fc = T_READ.c
+        pairs = {(ids[k], ev.finding[:64]) for k, ev, _ in reads}
+        study_ids = sorted({p[0] for p in pairs})
+        # The current read of each (study, finding) so far: only it can lose to a new one.
+        current: dict[tuple[int, str], tuple[tuple[Any, ...], int | None]] = {}
+        existing: dict[tuple[int, str], int] = {}
+        for part in _chunks(study_ids):
+            q = select(fc.id, fc.study_id, fc.finding, fc.report_status, fc.reported_at).where(
+                fc.study_id.in_(part), fc.is_current.is_(True)
+            )
+            for rid, sid, finding, status, rep in conn.execute(q):
+                if (sid, finding) in pairs:
+                    rank = (STATUS_RANK.get(status, 1), rep or _MIN_TS, rid)
+                    current[(sid, finding)] = (rank, rid)
+                    existing[(sid, finding)] = rid
+        rows: list[dict[str, Any]] = []
+        winner_row: dict[tuple[int, str], int] = {}
+        seq = 1 << 62  # new rows come after every existing row
+        for key, ev, src in reads:
+            pair = (ids[key], ev.finding[:64])
+            status = (ev.report_status or "F").upper()[:4]
+            rows.append(
+                {
+                    "study_id": pair[0],
+                    "finding": pair[1],
+                    "label": ev.label[:16],
+                    "label_source": ev.label_source[:16],
+                    "evidence": (ev.evidence or "")[:300],
+                    "report_status": status,
+                    "radiologist": ev.radiologist[:64] if ev.radiologist else None,
+                    "reported_at": ev.reported_at,
+                    "is_current": False,
+                    "source_message_id": src,
+                }
+            )
+            seq += 1
+            if status not in STATUS_RANK:
+                continue  # a preliminary read is never the current final read
+            rank = (STATUS_RANK[status], ev.reported_at or _MIN_TS, seq)
+            best = current.get(pair)
+            if best is None or rank > best[0]:
+                current[pair] = (rank, None)
+                winner_row[pair] = len(rows) - 1
+        for idx in winner_row.values():
+            rows[idx]["is_current"] = True
+        # Existing current rows that a new row beat: flip them.
+        losers = [existing[p] for p in winner_row if p in existing]
+        for part in _chunks(losers):
+            conn.execute(T_READ.update().where(fc.id.in_(part)).values(is_current=False))
+        self._executemany(conn, self._read_insert, rows)
+
+
+def _earliest(row: dict[str, Any], col: str, value: datetime | None) -> None:
+    if value is not None and (row[col] is None or value < row[col]):
+        row[col] = value
+
+
+def _merge_study(row: dict[str, Any], st: StudyInfo, p: PatientInfo | None) -> None:
+    """Fold one event's study facts into the batch's row (a newer non-null value wins)."""
+    for name, value in (
+        ("study_uid", st.study_uid),
+        ("modality", st.modality),
+        ("procedure_code", st.procedure_code),
+        ("procedure_name", st.procedure_name),
+        ("scanner_manufacturer", st.scanner_manufacturer),
+        ("scanner_model", st.scanner_model),
+        ("patient_class", st.patient_class),
+        ("ordered_at", st.ordered_at),
+        ("exam_started_at", st.exam_started_at),
+        ("exam_ended_at", st.exam_ended_at),
+    ):
+        if value is not None:
+            row[name] = value
+    if st.extra:
+        row["extra"] = {**(row["extra"] or {}), **st.extra}
+    if p is not None:
+        for name, value in (
+            ("patient_pseudonym", p.pseudonym),
+            ("age_at_study", p.age_at_study),
+            ("sex", p.sex),
+            ("race", p.race),
+            ("ethnicity", p.ethnicity),
+        ):
+            if value is not None:
+                row[name] = value
+
+
+# --- dashboard query ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnpairedRow:
+    model: str
+    finding: str
+    results: int
+    paired: int
+    waiting: int  # no current final read yet, younger than the cut-off
+    read_never_came: int  # no current final read, older than the cut-off
+
+
+def unpaired_summary(engine: Engine, now: datetime, stale_after_days: int = 7) -> list[UnpairedRow]:
+    """Per model and finding: AI results paired with a current final read, waiting, or stale.
+
+    Age is the AI result's ``received_at``; a result without one counts as waiting.
+    """
+    cutoff = now - timedelta(days=stale_after_days)
+    r, m, f = T_RESULT.c, T_MODEL.c, T_READ.c
+    paired = f.id.is_not(None)
+    old = and_(r.received_at.is_not(None), r.received_at < cutoff)
+    q = (
+        select(
+            m.name,
+            r.finding,
+            func.count(),
+            func.sum(case((paired, 1), else_=0)),
+            func.sum(case((and_(~paired, old), 1), else_=0)),
+        )
+        .select_from(
+            T_RESULT.join(T_MODEL, m.id == r.model_id).outerjoin(
+                T_READ,
+                and_(f.study_id == r.study_id, f.finding == r.finding, f.is_current.is_(True)),
+            )
+        )
+        .group_by(m.name, r.finding)
+        .order_by(m.name, r.finding)
+    )
+    out = []
+    with engine.connect() as conn:
+        for name, finding, n, n_paired, n_old in conn.execute(q):
+            n_paired, n_old = int(n_paired or 0), int(n_old or 0)
+            out.append(
+                UnpairedRow(name, finding, int(n), n_paired, int(n) - n_paired - n_old, n_old)
+            )
+    return out

@@ -1,0 +1,71 @@
+"""Colours and chart defaults: readable on a projector, colour-blind safe (Okabe-Ito)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
+# deficiency. Black is kept for reference lines.
+OKABE_ITO = [
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#D55E00",  # vermillion
+    "#F0E442",  # yellow
+]
+ALERT_COLOUR = "#D55E00"
+REFERENCE_COLOUR = "#000000"
+VERDICT_COLOURS = {"on target": "#009E73", "watch": "#E69F00", "act": "#D55E00"}
+
+
+def colour_for(name: str, names: list[str]) -> str:
+    """The same colour for the same model or group on every page (position in sorted names)."""
+    ordered = sorted({str(n) for n in names})
+    idx = ordered.index(str(name)) if str(name) in ordered else abs(hash(name))
+    return OKABE_ITO[idx % len(OKABE_ITO)]
+
+
+def rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def style(fig: go.Figure, *, x_title: str, y_title: str, height: int = 420) -> go.Figure:
+    """Large fonts and labelled axes (with units) for the committee room's projector."""
+    fig.update_layout(
+        template="plotly_white",
+        font={"size": 16},
+        height=height,
+        margin={"l": 70, "r": 30, "t": 50, "b": 60},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+    )
+    return fig
+
+
+def ci_band_trace(
+    fig: go.Figure, x, low, high, value, *, name: str, colour: str, y_is_share: bool = True
+) -> None:
+    """A line with its 95% CI as a shaded band (the band first so the line sits on top)."""
+    x = list(x)
+    fig.add_trace(
+        go.Scatter(
+            x=x + x[::-1],
+            y=list(high) + list(low)[::-1],
+            fill="toself",
+            fillcolor=rgba(colour, 0.18),
+            line={"width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+            name=f"{name} 95% CI",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=list(value), mode="lines+markers", name=name, line={"color": colour, "width": 3}
+        )
+    )

@@ -1,0 +1,216 @@
+"""Store writer: pairing in both orders, corrections, prelims, UID fallback, latest AI wins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from connectors.events import (
+    AIResultEvent,
+    MappedMessage,
+    OrderEvent,
+    PatientInfo,
+    PatientMerge,
+    ReadEvent,
+    StudyInfo,
+)
+from connectors.store_writer import (
+    DUPLICATE,
+    STORED,
+    Accepted,
+    StoreWriter,
+    unpaired_summary,
+)
+from vigil.store.tables import AIModel, AIResult, FinalRead, Patient, ReceivedMessage, Study
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+PAT = PatientInfo(pseudonym="p" * 16, sex="F", race="2106-3", age_at_study=61)
+
+
+def study(acc: str = "A1", site: str = "NGH", uid: str | None = "1.2.3.4", **kw) -> StudyInfo:
+    return StudyInfo(site_code=site, accession=acc, study_uid=uid, modality="CT", **kw)
+
+
+def ai(ctrl: str, st: StudyInfo, score: float, at: datetime, model: str = "neurovue-ich"):
+    ev = AIResultEvent(st, PAT, model, "ich", "2.1", score, score >= 0.5, at)
+    return Accepted(MappedMessage("NEUROVUE^NGH", ctrl, "ORU^R01", "neurovue", [ev]))
+
+
+def read(ctrl: str, st: StudyInfo, label: str, status: str, at: datetime, pat=PAT, **kw):
+    ev = ReadEvent(st, pat, "ich", label, "coded", "ICH^Y", status, "rad1", at, **kw)
+    return Accepted(MappedMessage("RADIS^NGH", ctrl, "ORU^R01", "radis", [ev]))
+
+
+def _reads(engine):
+    with Session(engine) as s:
+        return s.exec(select(FinalRead).order_by(FinalRead.id)).scalars().all()
+
+
+def _study(engine, acc: str = "A1"):
+    with Session(engine) as s:
+        return s.exec(select(Study).where(Study.accession == acc)).scalars().one()
+
+
+def test_ai_first_then_read_days_later_pairs(engine):
+    w = StoreWriter(engine, None)
+    assert w.write([ai("m1", study(), 0.9, T0)]) == [STORED]
+    # a different writer (another process) days later
+    w2 = StoreWriter(engine, None)
+    later = T0 + timedelta(days=3)
+    assert w2.write([read("r1", study(uid=None), "positive", "F", later)]) == [STORED]
+    st = _study(engine)
+    with Session(engine) as s:
+        res = s.exec(select(AIResult)).scalars().one()
+        assert res.study_id == st.id
+        assert s.exec(select(Study)).scalars().all() == [st] or len(
+            s.exec(select(Study)).scalars().all()
+        ) == 1
+    (fr,) = _reads(engine)
+    assert (fr.study_id, fr.is_current, fr.label) == (st.id, True, "positive")
+    assert st.final_report_at == later and st.study_uid == "1.2.3.4"
+    rows = unpaired_summary(engine, now=later)
+    assert [(r.model, r.results, r.paired, r.waiting, r.read_never_came) for r in rows] == [
+        ("neurovue-ich", 1, 1, 0, 0)
+    ]
+
+
+def test_read_first_then_ai_pairs_and_unknown_model_is_created(engine):
+    w = StoreWriter(engine, None)
+    w.write([read("r1", study(), "negative", "F", T0)])
+    w.write([ai("m1", study(), 0.2, T0 + timedelta(hours=1), model="brand-new-model")])
+    with Session(engine) as s:
+        assert len(s.exec(select(Study)).scalars().all()) == 1
+        model = s.exec(select(AIModel)).scalars().one()
+        assert (model.name, model.finding, model.status) == ("brand-new-model", "ich", "unregistered")
+        res = s.exec(select(AIResult)).scalars().one()
+        assert res.model_id == model.id and res.study_id == _study(engine).id
+
+
+def test_same_accession_at_two_sites_are_two_studies(engine):
+    w = StoreWriter(engine, None)
+    w.write([ai("m1", study(site="NGH"), 0.9, T0), ai("m2", study(site="SCH"), 0.1, T0)])
+    w.write([read("r1", study(site="SCH"), "negative", "F", T0)])
+    with Session(engine) as s:
+        studies = {x.site_code: x.id for x in s.exec(select(Study)).scalars()}
+        assert len(studies) == 2
+        (fr,) = s.exec(select(FinalRead)).scalars().all()
+        assert fr.study_id == studies["SCH"]
+    rows = unpaired_summary(engine, now=T0 + timedelta(days=30), stale_after_days=7)
+    assert [(r.results, r.paired, r.waiting, r.read_never_came) for r in rows] == [(2, 1, 0, 1)]
+    rows = unpaired_summary(engine, now=T0 + timedelta(days=1), stale_after_days=7)
+    assert [(r.results, r.paired, r.waiting, r.read_never_came) for r in rows] == [(2, 1, 1, 0)]
+
+
+def test_prelim_is_never_current_and_correction_supersedes(engine):
+    w = StoreWriter(engine, None)
+    w.write([read("r1", study(), "uncertain", "P", T0)])
+    (p,) = _reads(engine)
+    assert p.is_current is False
+    assert [r.paired for r in unpaired_summary(engine, T0)] == []
+    w.write([read("r2", study(), "negative", "F", T0 + timedelta(hours=2))])
+    w.write([read("r3", study(), "positive", "C", T0 + timedelta(hours=5))])
+    reads = _reads(engine)
+    assert [(r.report_status, r.is_current) for r in reads] == [
+        ("P", False),
+        ("F", False),
+        ("C", True),
+    ]
+    st = _study(engine)
+    assert st.prelim_report_at == T0 and st.final_report_at == T0 + timedelta(hours=2)
+    # an addendum later still supersedes; all in one batch works the same
+    w.write(
+        [
+            read("r4", study(), "negative", "A", T0 + timedelta(hours=9)),
+            read("r5", study(acc="A2"), "negative", "F", T0),
+            read("r6", study(acc="A2"), "positive", "C", T0 + timedelta(hours=1)),
+        ]
+    )
+    cur = [(r.report_status, r.label) for r in _reads(engine) if r.is_current]
+    assert sorted(cur) == [("A", "negative"), ("C", "positive")]
+
+
+def test_late_final_does_not_unseat_a_correction(engine):
+    w = StoreWriter(engine, None)
+    w.write([read("r1", study(), "positive", "C", T0 + timedelta(hours=5))])
+    w.write([read("r2", study(), "negative", "F", T0 + timedelta(hours=6))])
+    assert [(r.report_status, r.is_current) for r in _reads(engine)] == [
+        ("C", True),
+        ("F", False),
+    ]
+
+
+def test_latest_ai_message_wins_and_older_resend_does_not(engine):
+    w = StoreWriter(engine, None)
+    w.write([ai("m1", study(), 0.3, T0), ai("m2", study(), 0.8, T0 + timedelta(minutes=5))])
+    w.write([ai("m0", study(), 0.1, T0 - timedelta(minutes=5))])  # older, arrives last
+    with Session(engine) as s:
+        (res,) = s.exec(select(AIResult)).scalars().all()
+        assert res.score == 0.8 and res.call is True and "m2" in res.source_message_id
+
+
+def test_duplicate_control_id_is_stored_once(engine):
+    w = StoreWriter(engine, None)
+    items = [read("r1", study(), "positive", "F", T0)]
+    assert w.write(items) == [STORED]
+    assert w.write(items + items) == [DUPLICATE, DUPLICATE]
+    assert StoreWriter(engine, None).write(items) == [DUPLICATE]
+    assert len(_reads(engine)) == 1
+    with Session(engine) as s:
+        assert len(s.exec(select(ReceivedMessage)).scalars().all()) == 1
+
+
+def test_study_uid_fallback_then_accession_adopts_placeholder(engine):
+    w = StoreWriter(engine, None)
+    w.write([ai("m1", study(acc="", uid="1.2.840.99"), 0.7, T0)])
+    w.write([ai("m2", study(acc="", uid="1.2.840.99"), 0.75, T0 + timedelta(minutes=1))])
+    with Session(engine) as s:
+        (st,) = s.exec(select(Study)).scalars().all()
+        assert st.accession.startswith("uid:")
+    w2 = StoreWriter(engine, None)
+    w2.write([read("r1", study(acc="ACC9", uid="1.2.840.99"), "positive", "F", T0)])
+    with Session(engine) as s:
+        (st,) = s.exec(select(Study)).scalars().all()
+        assert st.accession == "ACC9"
+        (res,) = s.exec(select(AIResult)).scalars().all()
+        assert res.study_id == st.id and res.score == 0.75
+    # accession first, then a UID-only message finds the same study
+    w2.write([read("r2", study(acc="ACC10", uid="1.2.840.100"), "negative", "F", T0)])
+    w2.write([ai("m3", study(acc="", uid="1.2.840.100"), 0.1, T0)])
+    with Session(engine) as s:
+        assert len(s.exec(select(Study)).scalars().all()) == 2
+
+
+def test_order_then_times_fill_in_and_patient_merge(engine):
+    w = StoreWriter(engine, None)
+    order = OrderEvent(
+        study(ordered_at=T0, procedure_code="CTHEAD"),
+        PatientInfo(pseudonym="old", sex="M", age_at_study=40),
+    )
+    w.write([Accepted(MappedMessage("RADIS^NGH", "o1", "ORM^O01", "radis", [order]))])
+    later = study(exam_started_at=T0 + timedelta(hours=1), exam_ended_at=T0 + timedelta(hours=2))
+    w.write(
+        [
+            read(
+                "r1",
+                later,
+                "negative",
+                "F",
+                T0 + timedelta(hours=3),
+                pat=PatientInfo(pseudonym="old"),
+                read_started_at=T0 + timedelta(hours=2, minutes=30),
+                read_ended_at=T0 + timedelta(hours=2, minutes=40),
+            )
+        ]
+    )
+    merge = PatientMerge(surviving="new", prior="old")
+    w.write([Accepted(MappedMessage("RADIS^NGH", "a40", "ADT^A40", "radis", [merge]))])
+    st = _study(engine)
+    assert st.ordered_at == T0 and st.procedure_code == "CTHEAD"
+    assert st.exam_started_at == T0 + timedelta(hours=1)
+    assert st.read_ended_at == T0 + timedelta(hours=2, minutes=40)
+    assert st.patient_pseudonym == "new"
+    with Session(engine) as s:
+        old = s.get(Patient, "old")
+        assert old is not None and old.merged_into == "new" and old.sex == "M"
