@@ -70,7 +70,8 @@ def main() -> None:
         # baseline: forward only, preprocessed images already in memory (on the device)
         images = torch.stack([dataset[i][1] for i in range(len(dataset))])
         batches = [
-            images[i : i + args.batch_size].to(device) for i in range(0, len(images), args.batch_size)
+            images[i : i + args.batch_size].to(device)
+            for i in range(0, len(images), args.batch_size)
         ]
 
         def forward_only() -> float:
@@ -99,14 +100,20 @@ def main() -> None:
             base.append(forward_only())
             pipe.append(pipeline())
     b, p = max(base), max(pipe)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"device {device}, torch threads {torch.get_num_threads()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"device {device}, torch threads {torch.get_num_threads()}"
+    )
     print(f"setup: rendered {args.n} DICOM files in {render_s:.1f} s; folder index {index_s:.2f} s")
     print(f"batch size {args.batch_size}, DataLoader workers {workers}, best of {args.repeats}")
-    print(f"baseline (forward pass only):                {b:8.0f} images/s  (runs: "
-          f"{', '.join(f'{x:.0f}' for x in base)})")
-    print(f"pipeline (fetch+decode+preprocess+infer):    {p:8.0f} images/s  (runs: "
-          f"{', '.join(f'{x:.0f}' for x in pipe)})")
+    print(
+        f"baseline (forward pass only):                {b:8.0f} images/s  (runs: "
+        f"{', '.join(f'{x:.0f}' for x in base)})"
+    )
+    print(
+        f"pipeline (fetch+decode+preprocess+infer):    {p:8.0f} images/s  (runs: "
+        f"{', '.join(f'{x:.0f}' for x in pipe)})"
+    )
     verdict = "meets" if p >= 0.9 * b else "misses"
     print(f"pipeline / baseline: {p / b:.1%} ({verdict} the 90% target)")
 

@@ -201,8 +201,12 @@ def parse_ts(value: str, default_tz: tzinfo = UTC) -> datetime | None:
     if (n == 14 or n == 12 or n == 8) and value.isdigit():  # the common case, without the regex
         try:
             dt = datetime(
-                int(value[:4]), int(value[4:6]), int(value[6:8]),
-                int(value[8:10] or 0), int(value[10:12] or 0), int(value[12:14] or 0),
+                int(value[:4]),
+                int(value[4:6]),
+                int(value[6:8]),
+                int(value[8:10] or 0),
+                int(value[10:12] or 0),
+                int(value[12:14] or 0),
                 tzinfo=default_tz,
             )
         except ValueError as exc:

@@ -9,6 +9,7 @@ negation cues, because "cannot exclude" contains a negation but means uncertain.
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 from dataclasses import dataclass
@@ -16,6 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from connectors.errors import ProfileError
+
+
+_MISS = object()
+# where a clause ends: after . ; ! ? followed by white space, at a line break, or in "a.B"
+_CLAUSE_END = re.compile(r"(?<=[.;!?])(?=\s)|\n|(?<=[a-z]\.)(?=[A-Z])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +43,12 @@ class Labeller:
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ProfileError(str(path), "-", f"labeller file unreadable ({exc})",
-                               "fix the TOML syntax or the path") from exc
+            raise ProfileError(
+                str(path),
+                "-",
+                f"labeller file unreadable ({exc})",
+                "fix the TOML syntax or the path",
+            ) from exc
         cues = data.get("cues", {})
         try:
             self.neg_before = _phrase_re(cues["negation_before"])
@@ -48,16 +58,23 @@ class Labeller:
             sections = cues.get("sections", ["IMPRESSION"])
             ignored = cues.get("ignore_sections", [])
         except KeyError as exc:
-            raise ProfileError(str(path), f"cues.{exc.args[0]}", "is required",
-                               "copy the [cues] table of connectors/profiles/labeller/"
-                               "default.toml") from None
+            raise ProfileError(
+                str(path),
+                f"cues.{exc.args[0]}",
+                "is required",
+                "copy the [cues] table of connectors/profiles/labeller/default.toml",
+            ) from None
         self.breaks = _phrase_re(breaks) if breaks else None
         self.sections = [s.upper() for s in sections]
         self.ignored = {s.upper() for s in ignored}
-        names = sorted({*self.sections, *self.ignored, "FINDINGS", "RECOMMENDATION",
-                        "RECOMMENDATIONS"}, key=len, reverse=True)
+        names = sorted(
+            {*self.sections, *self.ignored, "FINDINGS", "RECOMMENDATION", "RECOMMENDATIONS"},
+            key=len,
+            reverse=True,
+        )
         heads = "|".join(re.escape(s) for s in names)
         self._heading = re.compile(rf"(?:^|\n|(?<=[.:]\s))\s*({heads})\s*:", re.IGNORECASE)
+        self._cache: dict[tuple[str, str], TextLabel | None] = {}
         self.findings: dict[str, re.Pattern[str]] = {}
         extra = extra_synonyms or {}
         names = set(data.get("findings", {})) | set(extra)
@@ -65,8 +82,12 @@ class Labeller:
             syn = list(data.get("findings", {}).get(name, {}).get("synonyms", []))
             syn += list(extra.get(name, ()))
             if not syn:
-                raise ProfileError(str(path), f"findings.{name}.synonyms", "is empty",
-                                   "list the phrases that name this finding")
+                raise ProfileError(
+                    str(path),
+                    f"findings.{name}.synonyms",
+                    "is empty",
+                    "list the phrases that name this finding",
+                )
             self.findings[name] = _phrase_re(syn)
 
     # -- text structure ---------------------------------------------------------------------------
@@ -77,13 +98,29 @@ class Labeller:
 
     @staticmethod
     def clauses(text: str) -> list[str]:
-        parts = re.split(r"(?<=[.;!?])\s+|\n+|(?<=[a-z])\.(?=[A-Z])", text)
-        return [p.strip() for p in parts if p and p.strip()]
+        """The text cut at sentence ends (. ; ! ? before a space), line breaks and 'a.B'."""
+        cuts = [0, *(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]
+        parts = (text[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False))
+        return [p for p in parts if p]
 
     # -- labelling --------------------------------------------------------------------------------
 
     def label(self, text: str, finding: str) -> TextLabel | None:
-        """Label one finding in a report; None when the report never names it."""
+        """Label one finding in a report; None when the report never names it.
+
+        Cached by text: a final report often repeats its preliminary word for word.
+        """
+        key = (finding, text)
+        hit = self._cache.get(key, _MISS)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+        out = self._label(text, finding)
+        if len(self._cache) >= 4096:
+            self._cache.clear()
+        self._cache[key] = out
+        return out
+
+    def _label(self, text: str, finding: str) -> TextLabel | None:
         pat = self.findings.get(finding)
         if pat is None:
             return None
@@ -119,10 +156,19 @@ class Labeller:
 
     def _decide(self, text: str, pat: re.Pattern[str]) -> TextLabel:
         seen: dict[str, str] = {}
-        for clause in self.clauses(text):
-            for m in pat.finditer(clause):
-                state = self._state(clause, m.start(), m.end())
-                seen.setdefault(state, clause)
+        matches = list(pat.finditer(text))
+        # clause boundaries only around the mentions (same cuts as clauses())
+        cuts = [0, *(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]
+        for m in matches:
+            i = bisect.bisect_right(cuts, m.start()) - 1
+            lo, hi = cuts[i], cuts[min(i + 1, len(cuts) - 1)]
+            raw = text[lo:hi]
+            clause = raw.strip()
+            if not clause:
+                continue
+            off = lo + (len(raw) - len(raw.lstrip()))
+            state = self._state(clause, m.start() - off, m.end() - off)
+            seen.setdefault(state, clause)
         for state in ("positive", "uncertain", "negative"):
             if state in seen:
                 return TextLabel(state, _trim(seen[state]))

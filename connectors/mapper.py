@@ -16,7 +16,6 @@ from datetime import datetime
 from connectors.errors import MessageRejected
 from connectors.events import (
     AIResultEvent,
-    Event,
     MappedMessage,
     OrderEvent,
     PatientInfo,
@@ -68,8 +67,8 @@ class Mapper:
         )
         mtype = h.message_type
         code = mtype.partition("^")[0]
-        if not any(t == mtype or t == code for t in self.map_types):
-            if any(t == mtype or t == code for t in self.ignore_types):
+        if not any(t in (mtype, code) for t in self.map_types):
+            if any(t in (mtype, code) for t in self.ignore_types):
                 out.outcome = "ignored"
                 out.note = f"{mtype} is not a message type Vigil uses (profile {self.p.name})"
                 return out
@@ -498,8 +497,13 @@ class Mapper:
                 encapsulated = True  # ED with data (component 5): a PDF or CDA document
         return "\n".join(lines), encapsulated
 
-    _ID_FIELDS = (("PID", (3, 5, 6, 9)), ("NK1", (2,)), ("OBR", (16, 32, 33, 34)),
-                  ("PV1", (7, 8, 9, 17)), ("ORC", (10, 11, 12)))
+    _ID_FIELDS = (
+        ("PID", (3, 5, 6, 9)),
+        ("NK1", (2,)),
+        ("OBR", (16, 32, 33, 34)),
+        ("PV1", (7, 8, 9, 17)),
+        ("ORC", (10, 11, 12)),
+    )
     _WORD = re.compile(r"[^\W\d_]{2,}")
     _TITLES = frozenset({"dr", "md", "phd", "jr", "sr", "mr", "ms", "mrs", "ii", "iii", "iv"})
 

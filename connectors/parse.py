@@ -9,6 +9,7 @@ are, nothing is regrouped. Escape sequences are decoded only on the values read.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -54,8 +55,10 @@ _GOOD_SEPARATORS: set[str] = {"|^~\\&", "|^~\\&#"}
 def _separators_ok(fs: str, enc: str) -> bool:
     """MSH-1/MSH-2: 2-5 distinct, non-alphanumeric, non-space characters."""
     chars = fs + enc
-    ok = 2 <= len(enc) <= 5 and len(set(chars)) == len(chars) and not any(
-        c.isalnum() or c.isspace() for c in chars
+    ok = (
+        2 <= len(enc) <= 5
+        and len(set(chars)) == len(chars)
+        and not any(c.isalnum() or c.isspace() for c in chars)
     )
     if ok and len(_GOOD_SEPARATORS) < 64:
         _GOOD_SEPARATORS.add(chars)
@@ -121,10 +124,8 @@ def read_header(raw: bytes) -> MessageHeader:
             hdr,
         )
     if codec not in ("latin-1", "ascii"):
-        try:
+        with contextlib.suppress(UnicodeDecodeError):  # decode_message reports it, with offset
             fields = ["MSH", fs, *line.decode(codec).split(fs)[1:]]
-        except UnicodeDecodeError:
-            pass  # reported by decode_message with the offset
     hdr = _header_from(fields, comp, rep, charset, codec)
     if len(fields) <= 10 or not hdr.message_type.strip("^"):
         raise _fail(
@@ -188,9 +189,7 @@ class Segment:
 class Message:
     """A decoded message: its header and its segments in the order received."""
 
-    __slots__ = (
-        "cache", "comp", "enc", "esc", "fs", "header", "index", "rep", "segments", "sub"
-    )
+    __slots__ = ("cache", "comp", "enc", "esc", "fs", "header", "index", "rep", "segments", "sub")
 
     def __init__(self, header: MessageHeader, text: str) -> None:
         self.header = header

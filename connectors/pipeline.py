@@ -7,6 +7,8 @@ the idempotency check before the full mapping. Profiles are loaded and compiled 
 
 from __future__ import annotations
 
+import contextlib
+
 from connectors.errors import MessageRejected
 from connectors.events import MappedMessage
 from connectors.mapper import Mapper
@@ -48,10 +50,8 @@ class Pipeline:
         """Parse and map one message. Raises MessageRejected; never anything else on bad input."""
         if len(raw) > self.max_bytes:
             hdr = None
-            try:
+            with contextlib.suppress(MessageRejected):
                 hdr = read_header(raw[:4096])
-            except MessageRejected:
-                pass
             raise MessageRejected(
                 "too_large",
                 f"the message is {len(raw)} bytes, over max_message_bytes ({self.max_bytes}): "

@@ -28,7 +28,7 @@ _LOC = re.compile(r"([A-Z][A-Z0-9]{2})(?:\(([^()]+)\))?-(\d{1,3})(?:\.(\d{1,3})(
 
 @dataclass(frozen=True, slots=True)
 class Loc:
-    """One place in a message: segment (optionally the OBX with OBX-3.1 == code), field, comp, sub."""
+    """A place in a message: segment (or the OBX whose OBX-3.1 is ``code``), field, comp, sub."""
 
     seg: str
     code: str | None
@@ -122,8 +122,18 @@ SCHEMA: dict[str, dict[str, tuple[str, Any, str, str]]] = {
             '"PID-7"',
         ),
         "sex": (LOC, ["PID-8.1"], "administrative sex", '"PID-8.1"'),
-        "race": (LOC, ["PID-10.2", "PID-10.1"], "race (first repetition): its text, else its code", '"PID-10.2"'),
-        "ethnicity": (LOC, ["PID-22.2", "PID-22.1"], "ethnic group: its text, else its code", '"PID-22.2"'),
+        "race": (
+            LOC,
+            ["PID-10.2", "PID-10.1"],
+            "race (first repetition): its text, else its code",
+            '"PID-10.2"',
+        ),
+        "ethnicity": (
+            LOC,
+            ["PID-22.2", "PID-22.1"],
+            "ethnic group: its text, else its code",
+            '"PID-22.2"',
+        ),
         "update_events": (
             STRS,
             ["A01", "A04", "A05", "A08", "A28", "A31"],
@@ -615,7 +625,7 @@ def load_profiles(extra_dir: Path | None = None, *, shipped: bool = True) -> lis
 
 
 def select_profile(profiles: list[Profile], application: str, facility: str) -> Profile | None:
-    """The profile for MSH-3/MSH-4: facility-specific first, then application-only, then fallback."""
+    """The profile for MSH-3/MSH-4: facility-specific, then application-only, then fallback."""
     best = None
     for p in profiles:
         if p.matches(application, facility) and (

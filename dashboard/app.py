@@ -25,4 +25,4 @@ if ident is None:
     st.stop()
 
 auth.sidebar_identity(ident)
-st.navigation(pages_for(ident)).run()
+st.navigation(pages_for(ident), expanded=True).run()

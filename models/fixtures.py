@@ -49,7 +49,9 @@ def synthetic_truth(n: int, model: str = "neurovue-ich", seed: int = 0, months: 
     label = np.where(
         y == 1,
         np.where(u < spec.miss_rate, 0, np.where(u < spec.miss_rate + spec.uncertain_pos, 2, 1)),
-        np.where(u < spec.overcall_rate, 1, np.where(u < spec.overcall_rate + spec.uncertain_neg, 2, 0)),
+        np.where(
+            u < spec.overcall_rate, 1, np.where(u < spec.overcall_rate + spec.uncertain_neg, 2, 0)
+        ),
     )
     start = datetime(2025, 11, 1, tzinfo=UTC)
     exam = [start + timedelta(minutes=int(m)) for m in np.sort(rng.integers(0, months * 43200, n))]

@@ -147,7 +147,9 @@ def parse_card(data: dict[str, Any], source: str = "<card>") -> ModelCard:
         elif key in ("baseline", "target"):
             table = _BASELINE_KEYS if key == "baseline" else _TARGET_KEYS
             if not isinstance(value, dict):
-                raise _bad(source, key, "expected a table", f"write [{key}] with keys {list(table)}")
+                raise _bad(
+                    source, key, "expected a table", f"write [{key}] with keys {list(table)}"
+                )
             for sub, subval in value.items():
                 if sub not in table:
                     raise _bad(
@@ -158,6 +160,8 @@ def parse_card(data: dict[str, Any], source: str = "<card>") -> ModelCard:
                     )
                 col, kind = table[sub]
                 columns[col] = _convert(source, f"{key}.{sub}", kind, subval)
+        elif key == "card" and isinstance(value, dict):  # an explicit table of extras
+            extra.update(_jsonable(value))
         elif key.startswith(("baseline_", "target_")) and key in CARD_COLUMNS:
             kind = "int" if key == "baseline_n" else "str" if key == "baseline_period" else "prob"
             columns[key] = _convert(source, key, kind, value)
@@ -168,8 +172,12 @@ def parse_card(data: dict[str, Any], source: str = "<card>") -> ModelCard:
             raise _bad(source, key, "missing", f'add {key} = "..." to the card')
     name = columns["name"]
     if len(name) > 100 or any(c.isspace() for c in name):
-        raise _bad(source, "name", f"{name!r} must be one word of at most 100 characters", 
-                   'use the feed\'s model name, e.g. name = "neurovue-ich"')
+        raise _bad(
+            source,
+            "name",
+            f"{name!r} must be one word of at most 100 characters",
+            'use the feed\'s model name, e.g. name = "neurovue-ich"',
+        )
     status = columns.get("status")
     if status is not None and status not in STATUSES:
         raise _bad(source, "status", f"{status!r} is not a status", f"use one of {STATUSES}")
@@ -181,10 +189,20 @@ def load_card(path: Path) -> ModelCard:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidInputError(f"{path}: no such file. Fix: give the path of a model card TOML")
+        raise InvalidInputError(
+            f"{path}: no such file. Fix: give the path of a model card TOML"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"{path}: not valid TOML ({exc}). Fix: correct the syntax") from None
-    return parse_card(data, str(path))
+        raise InvalidInputError(
+            f"{path}: not valid TOML ({exc}). Fix: correct the syntax"
+        ) from None
+    card = parse_card(data, str(path))
+    resc = card.extra.get("rescoring")
+    if isinstance(resc, dict) and isinstance(resc.get("spec"), str):
+        spec = Path(resc["spec"]).expanduser()
+        if not spec.is_absolute():  # relative to the card, not to where the command runs
+            resc["spec"] = str((Path(path).parent / spec).resolve())
+    return card
 
 
 def snapshot(model: AIModel) -> dict[str, Any]:
@@ -202,9 +220,7 @@ def _changed(model: AIModel, card: ModelCard) -> list[str]:
     return sorted(out)
 
 
-def upsert_card(
-    session: Session, card: ModelCard, *, actor: str, note: str = ""
-) -> UpsertOutcome:
+def upsert_card(session: Session, card: ModelCard, *, actor: str, note: str = "") -> UpsertOutcome:
     """Create or update the model named on ``card``; history row and audit entry on change."""
     model = session.exec(select(AIModel).where(AIModel.name == card.name)).first()
     now = utcnow()

@@ -151,7 +151,9 @@ def load_cases(engine: Engine, model: AIModel, since: date | None) -> pd.DataFra
             .where(AIResult.model_id == model.id, AIResult.score.is_not(None))
         )
         if since is not None:
-            q = q.where(Study.exam_started_at >= datetime(since.year, since.month, since.day, tzinfo=UTC))
+            q = q.where(
+                Study.exam_started_at >= datetime(since.year, since.month, since.day, tzinfo=UTC)
+            )
         rows = s.exec(q).all()
         labels = dict(
             s.exec(
@@ -271,9 +273,7 @@ def run_rescore(
         n = max(1, round(opts.fraction * len(cases)))
     else:
         n = opts.sample if opts.sample is not None else min(len(cases), 200)
-    sample = stratified_sample(
-        cases, n, seed=opts.seed, discordant_factor=opts.discordant_factor
-    )
+    sample = stratified_sample(cases, n, seed=opts.seed, discordant_factor=opts.discordant_factor)
     summary.n_selected = len(sample)
     with session_scope(engine) as s:
         existing = {
@@ -290,8 +290,10 @@ def run_rescore(
     if on_start:
         on_start(len(todo))
 
-    workers = opts.workers if opts.workers is not None else default_workers(
-        device, len(todo), opts.batch_size
+    workers = (
+        opts.workers
+        if opts.workers is not None
+        else default_workers(device, len(todo), opts.batch_size)
     )
     dataset = CaseImages(list(zip(todo["study_uid"], todo["accession"], strict=True)), source, spec)
     loader = make_loader(dataset, opts.batch_size, workers, device)

@@ -64,7 +64,7 @@ def stratified_sample(
     disc = cases["discordant"].fillna(False).astype(bool).to_numpy()
     n_disc_avail = int(disc.sum())
     n = min(n, len(cases))
-    want_disc = min(n_disc_avail, int(round(n * min(1.0, discordant_factor * disc.mean()))))
+    want_disc = min(n_disc_avail, round(n * min(1.0, discordant_factor * disc.mean())))
     want = {True: want_disc, False: n - want_disc}
     if want[False] > int((~disc).sum()):  # not enough concordant cases: top up with discordant
         want[False] = int((~disc).sum())

@@ -300,7 +300,7 @@ def split_multipart(body: bytes, content_type: str) -> list[bytes]:
     for chunk in body.split(b"--" + boundary.encode())[1:]:
         if chunk.startswith(b"--"):
             break
-        head, sep, payload = chunk.partition(b"\r\n\r\n")
+        _head, sep, payload = chunk.partition(b"\r\n\r\n")
         if not sep:
             continue
         out.append(payload[:-2] if payload.endswith(b"\r\n") else payload)

@@ -29,7 +29,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "offset": ("score_offset", "offset", "scanner_offset"),
     "visibility": ("visibility", "finding_visibility"),
     "noise": ("noise", "vendor_noise", "score_noise"),
-    "z": ("z", "latent", "latent_score"),
+    "z": ("latent_z", "z", "latent", "latent_score"),
     "slope": ("slope", "score_slope"),
     "intercept": ("intercept", "score_intercept"),
     "score": ("ai_score", "score"),
@@ -42,7 +42,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "kvp": ("kvp", "scanner_kvp"),
     "version": ("model_version", "algorithm_version", "version"),
     "truth": ("true_finding", "finding_true", "y"),
-    "label": ("radiologist_label", "rad_label", "label", "rad_final"),
+    "label": ("rad_label_final", "radiologist_label", "rad_label", "label", "rad_final"),
+    "scanner_id": ("scanner_id", "scanner_key"),
     "race": ("race",),
     "ethnicity": ("ethnicity",),
     "patient_class": ("patient_class", "pclass"),
@@ -111,14 +112,33 @@ def _when(v: Any) -> datetime | None:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
+def _catalogue() -> tuple[dict[tuple[str, str], tuple[float, float]], dict[str, Any]]:
+    """The simulator's fixed facts the table leaves out: (model, version) -> (slope,
+    intercept) of the vendor's logistic link, and scanner id -> scanner (kVp, slice)."""
+    from vigil.simulate import catalog as C
+
+    link = {(m.name, v.version): (v.slope, v.intercept) for m in C.MODELS for v in m.versions}
+    return link, {s.key: s for s in C.SCANNERS}
+
+
 def studies_from_truth(df: pd.DataFrame, model: str | None = None) -> list[StudyImage]:
     """One StudyImage per truth row (of ``model`` when given and the table has a model column)."""
     cols = {k: column(df, k, required=k in ("study_uid", "accession")) for k in COLUMNS}
-    if model is not None and cols["model"]:
-        df = df[df[cols["model"]].astype(str) == model]
+    if cols["model"]:
+        keep = df[cols["model"]].notna()
+        if model is not None:
+            keep &= df[cols["model"]].astype(str) == model
+        df = df[keep]
+    link, scanners = _catalogue()
     out = []
     for rec in df.to_dict("records"):
         row = {k: (rec[c] if c else None) for k, c in cols.items()}
+        key = (str(row["model"] or model), str(row["version"] or ""))
+        if not _finite(row["slope"]) and key in link:
+            row["slope"], row["intercept"] = link[key]
+        scanner = scanners.get(str(row["scanner_id"] or ""))
+        if scanner is not None and not _finite(row["kvp"]):
+            row["kvp"] = scanner.kvp
         seed = row["seed"]
         if not _finite(seed):
             seed = int.from_bytes(str(row["study_uid"]).encode()[-8:], "little")
@@ -137,6 +157,7 @@ def studies_from_truth(df: pd.DataFrame, model: str | None = None) -> list[Study
                 age=int(row["age"]) if _finite(row["age"]) else None,
                 exam_at=_when(row["exam_at"]),
                 kvp=float(row["kvp"]) if _finite(row["kvp"]) and float(row["kvp"]) > 0 else 120.0,
+                slice_mm=float(scanner.slice_mm) if scanner is not None else None,
             )
         )
     return out

@@ -98,10 +98,13 @@ def _intersection_codes(mc: ModelCases, a: str, b: str) -> tuple[np.ndarray, lis
 class _AUCContext:
     """Scores of the labelled cases of one model, sorted once and shared by every attribute.
 
-    For a group G and its complement R, the DeLong placement of a positive i among R's
-    negatives is (negatives of all below s_i - negatives of G below s_i) / |R-| (ties count
-    half), so only the counts of G's cases are needed per group: two binary searches of the
-    sorted scores instead of a sort per group and per complement."""
+    DeLong needs, per positive, the count of negatives below it (ties half) and, per negative,
+    the count of positives above it. For the whole population these are ``a_pos``/``a_neg``.
+    For a group G they are counts against G's cases only, and for its complement R they are
+    the population's counts minus G's. The counts against G, as a function of the position in
+    the sorted scores, are step functions with a step at each of G's cases, so the complement's
+    sums (of the counts, their squares, and their products with ``a``) are sums over G's steps
+    using prefix sums of ``a`` and ``a**2``: a group costs O(its size), not O(all cases)."""
 
     rows: np.ndarray  # row indices (into the model's rows) of the labelled, scored cases
     pos: np.ndarray  # positive scores, ascending
@@ -110,6 +113,15 @@ class _AUCContext:
     neg_rows: np.ndarray
     a_pos: np.ndarray  # negatives below each positive (+ half the ties), all cases
     a_neg: np.ndarray  # positives above each negative (+ half the ties), all cases
+    cum_pos: tuple[np.ndarray, np.ndarray]  # prefix sums of a_pos and a_pos**2 (leading 0)
+    cum_neg: tuple[np.ndarray, np.ndarray]
+    pos_at: tuple[np.ndarray, np.ndarray]  # per positive: negatives < it, negatives <= it
+    neg_at: tuple[np.ndarray, np.ndarray]  # per negative: positives < it, positives <= it
+
+
+def _prefix(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    z = np.zeros(1)
+    return np.concatenate([z, np.cumsum(a)]), np.concatenate([z, np.cumsum(a * a)])
 
 
 def _auc_context(mc: ModelCases) -> _AUCContext:
@@ -121,24 +133,37 @@ def _auc_context(mc: ModelCases) -> _AUCContext:
     po = pos_idx[np.argsort(s[pos_idx], kind="mergesort")]
     no = neg_idx[np.argsort(s[neg_idx], kind="mergesort")]
     pos, neg = s[po], s[no]
-    a_pos = _below(neg, pos)
-    a_neg = len(pos) - _below(pos, neg)  # positives above = all - (below + half ties)
-    return _AUCContext(rows, pos, neg, po, no, a_pos, a_neg)
+    pos_at = (np.searchsorted(neg, pos, "left"), np.searchsorted(neg, pos, "right"))
+    neg_at = (np.searchsorted(pos, neg, "left"), np.searchsorted(pos, neg, "right"))
+    a_pos = 0.5 * (pos_at[0] + pos_at[1])  # negatives below, ties half
+    a_neg = len(pos) - 0.5 * (neg_at[0] + neg_at[1])  # positives above, ties half
+    return _AUCContext(
+        rows, pos, neg, po, no, a_pos, a_neg, _prefix(a_pos), _prefix(a_neg), pos_at, neg_at
+    )
 
 
 def _below(sorted_ref: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """For each value of the ascending ``query``: count of ``sorted_ref`` strictly below plus
-    half of those equal. With a small reference set the reference is searched in the queries
-    and the counts cumulated (cheaper than searching every query)."""
-    if len(sorted_ref) >= len(query) // 4:
-        lo = np.searchsorted(sorted_ref, query, side="left")
-        hi = np.searchsorted(sorted_ref, query, side="right")
-        return lo + 0.5 * (hi - lo)
-    # r < q_j  <=>  (queries <= r) <= j ;  r <= q_j  <=>  (queries < r) <= j
-    m = len(query) + 1
-    strict = np.cumsum(np.bincount(np.searchsorted(query, sorted_ref, "right"), minlength=m))
-    le = np.cumsum(np.bincount(np.searchsorted(query, sorted_ref, "left"), minlength=m))
-    return 0.5 * (strict[:-1] + le[:-1])
+    """For each value of ``query``: count of ``sorted_ref`` strictly below plus half of those
+    equal."""
+    lo = np.searchsorted(sorted_ref, query, side="left")
+    hi = np.searchsorted(sorted_ref, query, side="right")
+    return lo + 0.5 * (hi - lo)
+
+
+def _step_sums(
+    edges: np.ndarray, n_len: int, base: float, coef: float, cum: tuple[np.ndarray, np.ndarray]
+) -> tuple[float, float]:
+    """With b(i) = base + coef * #{edges <= i} and d = a - b over positions i < n_len:
+    (sum of d, sum of d**2). ``edges`` ascending; ``cum``: prefix sums of a and a**2 (leading
+    0). b is constant between consecutive edges, so this costs O(edges), not O(n_len)."""
+    e = np.concatenate([[0], edges, [n_len]])
+    val = base + coef * np.arange(len(e) - 1, dtype="float64")  # b on [e[k], e[k+1])
+    ln = np.diff(e).astype("float64")
+    wa = np.diff(cum[0][e])
+    s_b = float((val * ln).sum())
+    s_ab = float((val * wa).sum())
+    s_bb = float((val * val * ln).sum())
+    return float(cum[0][-1]) - s_b, float(cum[1][-1]) - 2 * s_ab + s_bb
 
 
 def _from_moments(
@@ -157,27 +182,36 @@ def _from_moments(
     return auc, var10 / p + var01 / n, p, n
 
 
+def _split(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """Indices of each group's members, ascending (one stable radix sort of small ints)."""
+    small = codes.astype("int16" if n_groups < 32_000 else "int64")
+    order = np.argsort(small, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_groups))])
+    return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
+
+
 def _group_and_rest_aucs(
     ctx: _AUCContext, codes: np.ndarray, n_groups: int
 ) -> tuple[list[tuple[float, float, int, int]], list[tuple[float, float, int, int]]]:
-    """(group, rest) AUC results for every group; ``codes`` are per model row. The rest's sums
-    are the whole population's minus the group's, so each group costs two binary-search passes
-    and a few sums."""
+    """(group, rest) AUC results for every group; ``codes`` are per model row."""
     c = codes[ctx.rows]
-    cp, cn = c[ctx.pos_rows], c[ctx.neg_rows]
+    idx_p = _split(c[ctx.pos_rows], n_groups)
+    idx_n = _split(c[ctx.neg_rows], n_groups)
     n_pos_all, n_neg_all = len(ctx.pos), len(ctx.neg)
     group, rest = [], []
     for g in range(n_groups):
-        gp, gn = cp == g, cn == g
-        pos_g, neg_g = ctx.pos[gp], ctx.neg[gn]
-        npg, nng = len(pos_g), len(neg_g)
+        ip, ineg = idx_p[g], idx_n[g]  # positions among the sorted positives / negatives
+        npg, nng = len(ip), len(ineg)
         npr, nnr = n_pos_all - npg, n_neg_all - nng
-        b_pos = _below(neg_g, ctx.pos)  # group negatives below each positive
-        b_neg = npg - _below(pos_g, ctx.neg)  # group positives above each negative
-        d_pos = ctx.a_pos - b_pos  # the rest's negatives below each positive
-        d_neg = ctx.a_neg - b_neg  # the rest's positives above each negative
-        gbp, gbn = b_pos[gp], b_neg[gn]
-        gdp, gdn = d_pos[gp], d_neg[gn]
+        # count of G's negatives below the positive at position i (ties half):
+        # 0.5 * #{edges_p <= i}, edges_p = where G's negatives fall among the positives
+        edges_p = np.sort(np.concatenate([ctx.neg_at[0][ineg], ctx.neg_at[1][ineg]]), kind="stable")
+        # count of G's positives above the negative at position j: npg - 0.5 * #{edges_n <= j}
+        edges_n = np.sort(np.concatenate([ctx.pos_at[0][ip], ctx.pos_at[1][ip]]), kind="stable")
+        gbp = 0.5 * np.searchsorted(edges_p, ip, "right")  # at G's own positives
+        gbn = npg - 0.5 * np.searchsorted(edges_n, ineg, "right")  # at G's own negatives
+        gdp = ctx.a_pos[ip] - gbp  # the rest's counts at G's cases
+        gdn = ctx.a_neg[ineg] - gbn
         group.append(
             _from_moments(
                 npg,
@@ -190,14 +224,17 @@ def _group_and_rest_aucs(
                 npg,
             )
         )
+        # the rest = all positions minus G's: sums of d over all positions, less G's part
+        sdp, sdp2 = _step_sums(edges_p, n_pos_all, 0.0, 0.5, ctx.cum_pos)
+        sdn, sdn2 = _step_sums(edges_n, n_neg_all, float(npg), -0.5, ctx.cum_neg)
         rest.append(
             _from_moments(
                 npr,
                 nnr,
-                float(d_pos.sum() - gdp.sum()),
-                float((d_pos * d_pos).sum() - (gdp * gdp).sum()),
-                float(d_neg.sum() - gdn.sum()),
-                float((d_neg * d_neg).sum() - (gdn * gdn).sum()),
+                sdp - float(gdp.sum()),
+                sdp2 - float((gdp * gdp).sum()),
+                sdn - float(gdn.sum()),
+                sdn2 - float((gdn * gdn).sum()),
                 nnr,
                 npr,
             )

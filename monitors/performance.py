@@ -23,6 +23,7 @@ from monitors.results import (
     PeriodPerformance,
     Status,
     ThresholdPoint,
+    to_jsonable,
 )
 from monitors.stats import (
     auc_vs_reference,
@@ -74,6 +75,9 @@ class Baseline:
     n: int | None = None
     n_positive: int | None = None
     n_negative: int | None = None
+
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
 
 
 @dataclass(frozen=True, slots=True)

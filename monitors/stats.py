@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as sps
 
-from monitors.results import Estimate, PairedAUC, Status
+from monitors.results import Estimate, PairedAUC, Status, to_jsonable
 
 __all__ = [
     "DeLongAUC",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=64)
 def z_crit(alpha: float = 0.05) -> float:
     """Two-sided standard-normal critical value (1.95996... for alpha 0.05)."""
     return float(sps.norm.ppf(1.0 - alpha / 2.0))
@@ -134,6 +136,9 @@ class ProportionTest(NamedTuple):
     p_value: float
     method: str  # "two-proportion-z" / "fisher-exact"
 
+    def to_dict(self) -> dict:
+        return to_jsonable(self._asdict())
+
 
 def newcombe_diff_ci(
     x1: int, n1: int, x2: int, n2: int, *, alpha: float = 0.05
@@ -204,6 +209,9 @@ class DeLongAUC(NamedTuple):
     ci: tuple[float | None, float | None]
     n_pos: int
     n_neg: int
+
+    def to_dict(self) -> dict:
+        return to_jsonable(self._asdict())
 
 
 @dataclass(frozen=True, slots=True)

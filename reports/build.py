@@ -38,6 +38,17 @@ def check_paper(paper: str) -> str:
     return p
 
 
+def prepare_out(out_dir: Path) -> Path:
+    """Create the output folder, or say in one line why it cannot be used."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError(f"--out {out_dir} is a file; give a folder for the pack")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"--out {out_dir} cannot be created: {exc.strerror}") from None
+    return out_dir
+
+
 def content_from_inputs(
     inputs: PackInputs, *, now: datetime | None = None, timings: dict[str, float] | None = None
 ) -> PackContent:
@@ -61,7 +72,7 @@ def render_files(
     content: PackContent, out_dir: Path, paper: str, timings: dict[str, float] | None = None
 ) -> tuple[Path, Path]:
     """Write pack.html and pack.pdf (same HTML, so the two cannot disagree)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_out(out_dir)
     t = time.perf_counter()
     html = render_html(content, check_paper(paper))
     if timings is not None:
@@ -81,6 +92,7 @@ def write_pack(
 ) -> PackFiles:
     """Gather, compute and render the pack for ``window`` into ``out_dir``."""
     paper = check_paper(paper)
+    prepare_out(out_dir)  # fail before the slow part
     timings: dict[str, float] = {}
     t = time.perf_counter()
     inputs = gather(engine, window, model=model)

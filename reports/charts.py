@@ -1,4 +1,4 @@
-"""Static charts for the pack as self-contained SVG strings (matplotlib, Agg-free SVG backend).
+"""Static charts for the pack as self-contained SVG strings (matplotlib's SVG backend).
 
 Why matplotlib: it draws SVG in-process with no browser (plotly's static export needs Kaleido or
 a Chrome at run time), it is mature and packaged everywhere, and its SVG keeps text as text
@@ -8,10 +8,11 @@ by marker and line style as well as colour, so the charts read in black and whit
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reports.pack import ControlChart, Trend
 
@@ -23,29 +24,41 @@ _HATCHES = ["///", "...", "xxx", "\\\\\\", "ooo"]
 _counter = itertools.count(1)
 
 
-def _plt():
-    import matplotlib
+_RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "vigil",
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#cccccc",
+    "grid.linewidth": 0.4,
+    "legend.fontsize": 7,
+    "legend.frameon": False,
+}
 
-    matplotlib.use("svg", force=False)
-    import matplotlib.pyplot as plt
 
-    plt.rcParams.update(
-        {
-            "svg.fonttype": "none",
-            "svg.hashsalt": "vigil",
-            "font.family": "DejaVu Sans",
-            "font.size": 8,
-            "axes.titlesize": 9,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.grid": True,
-            "grid.color": "#cccccc",
-            "grid.linewidth": 0.4,
-            "legend.fontsize": 7,
-            "legend.frameon": False,
-        }
-    )
-    return plt
+def _styled(fn: Callable[..., str]) -> Callable[..., str]:
+    """Draw inside the pack's rc settings without touching matplotlib's global state."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> str:
+        import matplotlib
+
+        with matplotlib.rc_context(_RC):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _figure(width: float, height: float):
+    """A figure outside pyplot (no global figure registry: safe in a server thread)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
 
 
 _ID = re.compile(r'\bid="([^"]+)"')
@@ -67,10 +80,8 @@ def _scope_ids(svg: str) -> str:
 
 
 def _to_svg(fig, title: str) -> str:
-    plt = _plt()
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML prolog and doctype: inline in HTML
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)  # RDF with URLs
@@ -82,10 +93,10 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
+@_styled
 def trend_chart(trends: Sequence[Trend], title: str) -> str:
     """Metrics per period with 95% CI bars; baseline dashed, target dotted (one per metric)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.2, 2.4))
+    fig, ax = _figure(6.2, 2.4)
     labels: list[str] = []
     for t in trends:
         for p in t.points:
@@ -150,11 +161,11 @@ def _limit_series(limit, n: int) -> list[float | None] | None:
     return list(limit)
 
 
+@_styled
 def control_chart(charts: Sequence[ControlChart], title: str) -> str:
     """Charts sharing periods on one axes: each statistic its own marker and line style, the
     decision limits dashed (drawn once when equal), signals as large crosses."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.2, 2.3))
+    fig, ax = _figure(6.2, 2.3)
     labels: list[str] = []
     for ch in charts:
         for x in ch.x:
@@ -238,6 +249,7 @@ def _same(a: list[float], b: list[float]) -> bool:
     )
 
 
+@_styled
 def forest_chart(
     rows: Sequence[tuple[str, float | None, float | None, float | None, bool]],
     reference: float | None,
@@ -245,9 +257,8 @@ def forest_chart(
     metric: str,
 ) -> str:
     """Subgroup estimates with CIs; filled squares are FDR-significant gaps, hollow circles not."""
-    plt = _plt()
     rows = [r for r in rows if r[1] is not None]
-    fig, ax = plt.subplots(figsize=(6.2, max(1.2, 0.18 * len(rows) + 0.6)))
+    fig, ax = _figure(6.2, max(1.2, 0.18 * len(rows) + 0.6))
     for i, (_label, v, lo, hi, sig) in enumerate(rows):
         y = len(rows) - 1 - i
         ax.plot([lo, hi], [y, y], color="black", linewidth=0.9)
@@ -268,12 +279,12 @@ def forest_chart(
     return _to_svg(fig, title)
 
 
+@_styled
 def bar_chart(
     labels: Sequence[str], series: dict[str, Sequence[float]], title: str, ylabel: str
 ) -> str:
     """Grouped bars, each series with its own hatch pattern (black-and-white safe)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.2, 2.2))
+    fig, ax = _figure(6.2, 2.2)
     k = max(len(series), 1)
     width = 0.8 / k
     for i, (name, values) in enumerate(series.items()):

@@ -204,9 +204,9 @@ def verdict(
             )
             reasons.append(f"{k.label} {shown}; {goal}")
             bump(k.level)
-    open_crit = [a for a in alerts if a.severity == "critical" and a.status != "resolved"]
+    open_crit = [a for a in alerts if a.severity == "critical" and a.open_at_end]
     if open_crit:
-        reasons.append(f"{len(open_crit)} critical alert(s) not resolved")
+        reasons.append(f"{len(open_crit)} critical alert(s) not resolved by the window's end")
         bump("act")
     elif counts.open_at_end:
         reasons.append(f"{counts.open_at_end} alert(s) open at the end of the window")
@@ -263,8 +263,8 @@ def alert_entries(alerts: list[dict[str, Any]], w: Window) -> tuple[list[AlertEn
         counts.opened += e.opened_in_period
         counts.acknowledged += e.acknowledged_in_period
         counts.resolved += e.resolved_in_period
-        resolved_by_end = e.resolved_at is not None and pd.Timestamp(e.resolved_at) < w.end
-        counts.open_at_end += not resolved_by_end
+        e.open_at_end = not (e.resolved_at is not None and pd.Timestamp(e.resolved_at) < w.end)
+        counts.open_at_end += e.open_at_end
         out.append(e)
     return out, counts
 

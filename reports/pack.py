@@ -77,6 +77,7 @@ class AlertEntry:
     opened_in_period: bool
     acknowledged_in_period: bool
     resolved_in_period: bool
+    open_at_end: bool = True  # not resolved before the window's end
 
 
 @dataclass(slots=True)

@@ -35,8 +35,11 @@ class Sample:
 
 def _esc(text: str) -> str:
     return (
-        text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\")
-        .replace("&", "\\T\\").replace("~", "\\R\\")
+        text.replace("\\", "\\E\\")
+        .replace("|", "\\F\\")
+        .replace("^", "\\S\\")
+        .replace("&", "\\T\\")
+        .replace("~", "\\R\\")
     )
 
 
@@ -56,13 +59,23 @@ def _report_lines(rng: random.Random, proc: str, label: str) -> list[str]:
         from vigil.simulate.reports_text import report_sections
     except ImportError:  # the simulator is not there: a tiny phrase bank of our own
         word = "intracranial hemorrhage" if proc == "CTHEAD" else "pulmonary nodule"
-        body = ["FINDINGS:", {"positive": f"There is an acute {word}.",
-                              "negative": f"No evidence of {word}.",
-                              "uncertain": f"A small {word} cannot be excluded."}[label]]
+        body = [
+            "FINDINGS:",
+            {
+                "positive": f"There is an acute {word}.",
+                "negative": f"No evidence of {word}.",
+                "uncertain": f"A small {word} cannot be excluded.",
+            }[label],
+        ]
         return [*body, "IMPRESSION:", body[1]]
     code = {"negative": 0, "positive": 1, "uncertain": 2}[label]
-    body, imp = report_sections(0 if proc == "CTHEAD" else 1, code, rng.getrandbits(31),
-                                "Headache" if proc == "CTHEAD" else "Cough", rng.random() < 0.2)
+    body, imp = report_sections(
+        0 if proc == "CTHEAD" else 1,
+        code,
+        rng.getrandbits(31),
+        "Headache" if proc == "CTHEAD" else "Cough",
+        rng.random() < 0.2,
+    )
     return [*body, "IMPRESSION:", *imp]
 
 
@@ -95,15 +108,23 @@ def generate(n: int, seed: int = 7, mess: float = 0.2) -> list[Sample]:
             kinds = ["ADT^A04", "ADT^A08", "OMI^O23", "ORU^R01", "ORU^R01"]
         mtype = rng.choice(kinds)
         msh7 = "" if messy and rng.random() < 0.2 else _ts(rng, t, messy)
-        msh = (f"MSH|^~\\&|{sender}|{site}|VIGIL|CoE|{msh7}||{mtype}^{mtype.replace('^', '_')}|"
-               f"{ctrl}|P|2.5|||AL|NE||{charset}")
-        pid = (f"PID|1||{mrn}^^^{site}^MR||{_esc(fam)}^{_esc(giv)}||{birth:%Y%m%d}|{sex}||{race}"
-               f"||||||||||||{eth}")
+        msh = (
+            f"MSH|^~\\&|{sender}|{site}|VIGIL|CoE|{msh7}||{mtype}^{mtype.replace('^', '_')}|"
+            f"{ctrl}|P|2.5|||AL|NE||{charset}"
+        )
+        pid = (
+            f"PID|1||{mrn}^^^{site}^MR||{_esc(fam)}^{_esc(giv)}||{birth:%Y%m%d}|{sex}||{race}"
+            f"||||||||||||{eth}"
+        )
         pv1 = f"PV1|1|{pclass}"
-        expect: dict[str, Any] = {"mrn": mrn, "authority": site, "sex": sex,
-                                  "race": race.split("^")[1], "ethnicity": eth.split("^")[1],
-                                  "patient_class": {"I": "inpatient", "O": "outpatient",
-                                                    "E": "emergency"}[pclass]}
+        expect: dict[str, Any] = {
+            "mrn": mrn,
+            "authority": site,
+            "sex": sex,
+            "race": race.split("^")[1],
+            "ethnicity": eth.split("^")[1],
+            "patient_class": {"I": "inpatient", "O": "outpatient", "E": "emergency"}[pclass],
+        }
         segs = [msh]
         if mtype.startswith("ADT"):
             segs += [f"EVN|{mtype[4:]}|{_ts(rng, t, messy)}", pid, pv1]
@@ -114,14 +135,23 @@ def generate(n: int, seed: int = 7, mess: float = 0.2) -> list[Sample]:
             call = score >= 0.5
             version = rng.choice(("3.1.2", "2.3.1", "2.4.0"))
             fill = f"F{rng.randint(10**6, 10**7)}"
-            expect.update(kind="ai", accession=acc, score=score, call=call, version=version,
-                          finding=finding, study_uid=uid, age=_age(birth, exam))
+            expect.update(
+                kind="ai",
+                accession=acc,
+                score=score,
+                call=call,
+                version=version,
+                finding=finding,
+                study_uid=uid,
+                age=_age(birth, exam),
+            )
             segs += [pid, pv1]
             if sender == "NEUROVUE":
                 segs += [
                     f"OBR|1|P{i}|{acc}^NEUROVUE|{proc}^{PROCS[proc]}^L|||{_ts(rng, exam, messy)}"
                     "||||||||||||||||CT|F",
-                    f"OBX|1|NM|ICH_SCORE^ICH probability^NVU||{score}||||||F|||||||NeuroVue^{version}",
+                    f"OBX|1|NM|ICH_SCORE^ICH probability^NVU||{score}||||||F|||||||"
+                    f"NeuroVue^{version}",
                     f"OBX|2|ST|ICH_FLAG^ICH suspected^NVU||{'POSITIVE' if call else 'NEGATIVE'}||"
                     f"|{'A' if call else 'N'}|||F|||||||NeuroVue^{version}",
                     f"OBX|3|ST|113014^DICOM Study^DCM||{uid}||||||F",
@@ -132,11 +162,12 @@ def generate(n: int, seed: int = 7, mess: float = 0.2) -> list[Sample]:
             else:
                 segs.insert(1, f"SFT|LungSight Inc|{version}|LungSight|{version}")
                 segs += [
-                    f"ZSC|GE MEDICAL SYSTEMS|Revolution CT|120|1.25",
+                    "ZSC|GE MEDICAL SYSTEMS|Revolution CT|120|1.25",
                     f"ORC|RE|P{i}|{acc}",
                     f"OBR|1|P{i}|{fill}|{proc}^{PROCS[proc]}^L|||{_ts(rng, exam, messy)}"
                     "||||||||||||||||CT|F",
-                    f"OBX|1|CWE|NODULE^Pulmonary nodule^LSA||{'DETECTED' if call else 'NOT_DETECTED'}"
+                    "OBX|1|CWE|NODULE^Pulmonary nodule^LSA||"
+                    f"{'DETECTED' if call else 'NOT_DETECTED'}"
                     f"||||{score}||F",
                     f"OBX|2|ST|113014^DICOM Study^DCM||{uid}||||||F",
                 ]
@@ -151,8 +182,10 @@ def generate(n: int, seed: int = 7, mess: float = 0.2) -> list[Sample]:
             expect.update(accession=acc, finding=finding, procedure=proc)
             if mtype in ("ORM^O01", "OMI^O23"):
                 segs += [pid, pv1, f"ORC|NW|P{i}|{fill}||SC||||{_ts(rng, order_t, messy)}"]
-                segs.append(f"OBR|1|P{i}|{obr3}|{proc}^{PROCS[proc]}^L|||{_ts(rng, exam, messy)}"
-                            f"|||||||||||{obr_acc}||||||CT")
+                segs.append(
+                    f"OBR|1|P{i}|{obr3}|{proc}^{PROCS[proc]}^L|||{_ts(rng, exam, messy)}"
+                    f"|||||||||||{obr_acc}||||||CT"
+                )
                 if sender == "RADIS":
                     segs.append(f"ZDS|{uid}^RADIS^Application^DICOM")
                 else:
@@ -168,14 +201,21 @@ def generate(n: int, seed: int = 7, mess: float = 0.2) -> list[Sample]:
                 rad = f"R{rng.randint(100, 999)}"
                 rep_t = exam + timedelta(minutes=rng.randint(20, 300))
                 if sender == "RADIS":
-                    obr32 = (f"{rad}&{_esc(fam)}&{_esc(giv)}^{_ts(rng, rep_t - timedelta(minutes=9), messy)}"
-                             f"^{_ts(rng, rep_t, messy)}")
+                    obr32 = (
+                        f"{rad}&{_esc(fam)}&{_esc(giv)}^"
+                        f"{_ts(rng, rep_t - timedelta(minutes=9), messy)}"
+                        f"^{_ts(rng, rep_t, messy)}"
+                    )
                 else:
                     obr32 = f"&{_esc(fam)}&{_esc(giv)}"
-                segs += [pid, pv1, f"ORC|RE|P{i}|{fill}",
-                         f"OBR|1|P{i}|{obr3}|{proc}^{PROCS[proc]}^L|||{_ts(rng, exam, messy)}"
-                         f"|||||||||||{obr_acc}||||{_ts(rng, rep_t, messy)}||CT|{status}"
-                         f"|||||||{obr32}"]
+                segs += [
+                    pid,
+                    pv1,
+                    f"ORC|RE|P{i}|{fill}",
+                    f"OBR|1|P{i}|{obr3}|{proc}^{PROCS[proc]}^L|||{_ts(rng, exam, messy)}"
+                    f"|||||||||||{obr_acc}||||{_ts(rng, rep_t, messy)}||CT|{status}"
+                    f"|||||||{obr32}",
+                ]
                 coded = sender == "RADIS" and rng.random() < 0.4
                 n_obx = 0
                 if sender == "SYNRIS" and rng.random() < 0.5:
@@ -187,13 +227,21 @@ def generate(n: int, seed: int = 7, mess: float = 0.2) -> list[Sample]:
                         n_obx += 1
                         segs.append(f"OBX|{n_obx}|TX|REPORT^Report^L||{_esc(line)}||||||{status}")
                 if coded:
-                    code = ("ICH^Intracranial hemorrhage^RADLEX-L" if finding == "ich" else
-                            "NODULE^Pulmonary nodule^RADLEX-L")
+                    code = (
+                        "ICH^Intracranial hemorrhage^RADLEX-L"
+                        if finding == "ich"
+                        else "NODULE^Pulmonary nodule^RADLEX-L"
+                    )
                     yn = {"positive": "Y", "negative": "N", "uncertain": "U"}[label]
                     segs.append(f"OBX|{n_obx + 1}|CWE|{code}||{yn}||||||{status}")
-                expect.update(kind="read", label=label, source="coded" if coded else "text",
-                              status="A" if addendum else status, age=_age(birth, exam),
-                              text=lines)
+                expect.update(
+                    kind="read",
+                    label=label,
+                    source="coded" if coded else "text",
+                    status="A" if addendum else status,
+                    age=_age(birth, exam),
+                    text=lines,
+                )
         if messy and rng.random() < 0.5:
             segs.insert(rng.randint(2, len(segs)), "ZXX|extra|segment^with^components")
         sep = "\r"

@@ -138,30 +138,30 @@ class ResendingSender:
 
     async def _pump(self, reader, writer, todo: list[int], ids: list[str]) -> None:
         sem = asyncio.Semaphore(self.window)
-        done = asyncio.Event()
-        outstanding = len(todo)
 
         async def read_acks() -> None:
-            nonlocal outstanding
-            while outstanding:
+            for _ in todo:
                 data = await reader.readuntil(END)
                 code, ctrl = ack_code(data[1:-2])
                 self.acked.setdefault(ctrl, code)
-                outstanding -= 1
                 sem.release()
-            done.set()
 
-        acker = asyncio.create_task(read_acks())
-        try:
+        async def send() -> None:
             for i in todo:
                 await sem.acquire()
-                if acker.done():
-                    break
                 writer.write(frame(self.messages[i]))
                 await writer.drain()
-            await acker
+
+        tasks = [asyncio.create_task(read_acks()), asyncio.create_task(send())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()  # a broken connection raises here
+            await tasks[0]
         finally:
-            acker.cancel()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def dump_database(url: str) -> dict[str, list[tuple]]:

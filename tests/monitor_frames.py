@@ -215,7 +215,9 @@ def seed_store_from_frame(engine, frame: pd.DataFrame, models) -> None:
         return None if pd.isna(v) else v
 
     with engine.begin() as conn:
-        conn.execute(insert(Site), [{"code": str(s), "name": str(s)} for s in frame["site"].unique()])
+        conn.execute(
+            insert(Site), [{"code": str(s), "name": str(s)} for s in frame["site"].unique()]
+        )
         ids = {}
         for i, m in enumerate(models, start=1):
             conn.execute(

@@ -15,7 +15,7 @@ from connectors.profile import SHIPPED_DIR
 from vigil.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from connectors_feedgen import generate  # noqa: E402
+from connectors_feedgen import generate
 
 LAB = Labeller(SHIPPED_DIR / "labeller" / "default.toml")
 
@@ -36,8 +36,11 @@ LAB = Labeller(SHIPPED_DIR / "labeller" / "default.toml")
         ("There is no intracranial hemorrhage, mass effect or midline shift.", "ich", "negative"),
         ("No pulmonary nodules are identified.", "lung_nodule", "negative"),
         ("A 6 mm solid nodule in the right upper lobe.", "lung_nodule", "positive"),
-        ("Opacity in the right upper lobe, which may represent a small nodule.", "lung_nodule",
-         "uncertain"),
+        (
+            "Opacity in the right upper lobe, which may represent a small nodule.",
+            "lung_nodule",
+            "uncertain",
+        ),
     ],
 )
 def test_rules(text: str, finding: str, label: str) -> None:
@@ -47,15 +50,19 @@ def test_rules(text: str, finding: str, label: str) -> None:
 
 
 def test_impression_wins_over_findings() -> None:
-    text = ("FINDINGS: Hyperdensity, possibly hemorrhage versus artifact.\n"
-            "IMPRESSION: No intracranial hemorrhage.")
+    text = (
+        "FINDINGS: Hyperdensity, possibly hemorrhage versus artifact.\n"
+        "IMPRESSION: No intracranial hemorrhage."
+    )
     got = LAB.label(text, "ich")
     assert got is not None and got.label == "negative" and "No intracranial" in got.phrase
 
 
 def test_addendum_wins_over_impression() -> None:
-    text = ("IMPRESSION: No intracranial hemorrhage.\n"
-            "ADDENDUM: On review a small subdural hematoma is present.")
+    text = (
+        "IMPRESSION: No intracranial hemorrhage.\n"
+        "ADDENDUM: On review a small subdural hematoma is present."
+    )
     assert LAB.label(text, "ich").label == "positive"  # type: ignore[union-attr]
 
 

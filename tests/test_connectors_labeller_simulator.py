@@ -8,7 +8,6 @@ malformed messages it injected with their defect. The pipeline must recover all 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -92,9 +91,15 @@ def test_ai_results_against_truth(run) -> None:
                 continue
             row = truth.loc[(ev.study.site_code, ev.study.accession)]
             assert (ev.model_name, ev.score, ev.call, ev.model_version) == (
-                row.model, row.ai_score, row.ai_call, row.model_version)
+                row.model,
+                row.ai_score,
+                row.ai_call,
+                row.model_version,
+            )
             assert (ev.study.scanner_manufacturer, ev.study.scanner_model) == (
-                row.scanner_manufacturer, row.scanner_model)
+                row.scanner_manufacturer,
+                row.scanner_model,
+            )
             assert ev.patient.sex == row.sex
             # truth's age is days/365.25 (can be a year off near a birthday); ours is calendar
             assert abs(ev.patient.age_at_study - row.age) <= 1

@@ -22,17 +22,36 @@ from connectors.hl7text import unescape
 from connectors.parse import Message, decode_message
 
 sys.path.insert(0, str(Path(__file__).parent))
-from connectors_feedgen import generate  # noqa: E402
+from connectors_feedgen import generate
 
 # the places mapping profiles read (field, component, subcomponent)
 PATHS = {
-    "MSH": [(3, 1, 0), (4, 1, 0), (7, 0, 0), (9, 1, 0), (9, 2, 0), (10, 0, 0), (12, 1, 0),
-            (18, 0, 0)],
+    "MSH": [
+        (3, 1, 0),
+        (4, 1, 0),
+        (7, 0, 0),
+        (9, 1, 0),
+        (9, 2, 0),
+        (10, 0, 0),
+        (12, 1, 0),
+        (18, 0, 0),
+    ],
     "PID": [(3, 1, 0), (3, 4, 1), (3, 5, 0), (7, 1, 0), (8, 1, 0), (10, 1, 0), (22, 1, 0)],
     "PV1": [(2, 1, 0)],
     "ORC": [(1, 1, 0), (3, 1, 0), (9, 1, 0)],
-    "OBR": [(3, 1, 0), (4, 1, 0), (4, 2, 0), (7, 1, 0), (18, 1, 0), (22, 1, 0), (24, 1, 0),
-            (25, 1, 0), (32, 1, 1), (32, 2, 0), (32, 3, 0)],
+    "OBR": [
+        (3, 1, 0),
+        (4, 1, 0),
+        (4, 2, 0),
+        (7, 1, 0),
+        (18, 1, 0),
+        (22, 1, 0),
+        (24, 1, 0),
+        (25, 1, 0),
+        (32, 1, 1),
+        (32, 2, 0),
+        (32, 3, 0),
+    ],
     "OBX": [(2, 1, 0), (3, 1, 0), (5, 1, 0), (9, 1, 0), (18, 2, 0)],
     "IPC": [(1, 1, 0), (3, 1, 0), (5, 1, 0)],
     "ZDS": [(1, 1, 0)],
@@ -94,8 +113,9 @@ def _compare(raw: bytes) -> int:
     """Compare one message; returns the number of fields compared."""
     ours: Message = decode_message(raw)
     text = raw.decode(ours.header.codec).replace("\r\n", "\r").lstrip("\ufeff")
-    apy = parse_message(text.rstrip("\r"), find_groups=False,
-                        validation_level=VALIDATION_LEVEL.TOLERANT)
+    apy = parse_message(
+        text.rstrip("\r"), find_groups=False, validation_level=VALIDATION_LEVEL.TOLERANT
+    )
     segs = list(apy.children)
     assert [s.name for s in segs] == [s.name for s in ours.segments], "segment order differs"
     n = 0
@@ -191,8 +211,11 @@ def test_real_samples_field_by_field(samples_dir: Path) -> None:
     compared, skipped = 0, []
     for name, msg in _sample_messages(samples_dir):
         try:
-            parse_message(msg.decode("latin-1").rstrip("\r"), find_groups=False,
-                          validation_level=VALIDATION_LEVEL.TOLERANT)
+            parse_message(
+                msg.decode("latin-1").rstrip("\r"),
+                find_groups=False,
+                validation_level=VALIDATION_LEVEL.TOLERANT,
+            )
         except Exception:  # hl7apy cannot parse it: nothing to compare against
             skipped.append(name)
             continue

@@ -31,39 +31,102 @@ def pseudo(authority: str, mrn: str) -> str:
 GOLDEN: dict[str, tuple[str, object]] = {
     # PID-3 PID_1^^^ADT1, PID-8 F, born 20141014, MSH-7 20220324 -> 7 years
     "dcm4che_ADT_A31-UpdatePersonInfo-Veterinary.hl7": (
-        "mapped", [("update", pseudo("ADT1", "PID_1"), "F", 7)]),
+        "mapped",
+        [("update", pseudo("ADT1", "PID_1"), "F", 7)],
+    ),
     "dcm4che_ADT_A31-UpdatePersonInfo.hl7": (
-        "mapped", [("update", pseudo("ADT1", "PID_1"), "F", 7)]),
+        "mapped",
+        [("update", pseudo("ADT1", "PID_1"), "F", 7)],
+    ),
     # MRG-1 OLD_PID_1^^^ADT1 merged into PID-3 NEW_PID_1^^^ADT1
-    "dcm4che_ADT_A40-PatientMerge.hl7": ("mapped", [
-        ("merge", pseudo("ADT1", "NEW_PID_1"), pseudo("ADT1", "OLD_PID_1")),
-        ("update", pseudo("ADT1", "NEW_PID_1"), "F", 7)]),
-    "dcm4che_ADT_A47-ChangePatientID.hl7": ("mapped", [
-        ("merge", pseudo("ADT1", "NEW_PID_1"), pseudo("ADT1", "OLD_PID_1")),
-        ("update", pseudo("ADT1", "NEW_PID_1"), "F", 7)]),
+    "dcm4che_ADT_A40-PatientMerge.hl7": (
+        "mapped",
+        [
+            ("merge", pseudo("ADT1", "NEW_PID_1"), pseudo("ADT1", "OLD_PID_1")),
+            ("update", pseudo("ADT1", "NEW_PID_1"), "F", 7),
+        ],
+    ),
+    "dcm4che_ADT_A47-ChangePatientID.hl7": (
+        "mapped",
+        [
+            ("merge", pseudo("ADT1", "NEW_PID_1"), pseudo("ADT1", "OLD_PID_1")),
+            ("update", pseudo("ADT1", "NEW_PID_1"), "F", 7),
+        ],
+    ),
     "dcm4che_OMG_O19-GeneralClinicalOrder-Eyecare.hl7": ("ignored", None),
     # IPC-1 AccessionNumber, IPC-3 Study UID, IPC-5 CT, PV1-2 E
-    "dcm4che_OMI_O23-ImagingOrder.hl7": ("mapped", [(
-        "order", "XYZ_RADIOLOGY", "AccessionNumber", "1.2.392.200036.9125.0.198811291108.7",
-        "CT", "10637-7", "emergency", pseudo("ADT1", "PID_1"), None)]),
+    "dcm4che_OMI_O23-ImagingOrder.hl7": (
+        "mapped",
+        [
+            (
+                "order",
+                "XYZ_RADIOLOGY",
+                "AccessionNumber",
+                "1.2.392.200036.9125.0.198811291108.7",
+                "CT",
+                "10637-7",
+                "emergency",
+                pseudo("ADT1", "PID_1"),
+                None,
+            )
+        ],
+    ),
     # MSH-9 says OMI^O23 but there is no IPC: OBR-18 AccessionNumber, ZDS-1 Study UID
-    "dcm4che_ORM_O01-GeneralOrder.hl7": ("mapped", [(
-        "order", "XYZ_RADIOLOGY", "AccessionNumber", "1.2.392.200036.9125.0.198811291108.7",
-        "CT", "10637-7", "emergency", pseudo("ADT1", "PID_1"), None)]),
+    "dcm4che_ORM_O01-GeneralOrder.hl7": (
+        "mapped",
+        [
+            (
+                "order",
+                "XYZ_RADIOLOGY",
+                "AccessionNumber",
+                "1.2.392.200036.9125.0.198811291108.7",
+                "CT",
+                "10637-7",
+                "emergency",
+                pseudo("ADT1", "PID_1"),
+                None,
+            )
+        ],
+    ),
     # the report is a CDA document / a base64 PDF in OBX ED: no text Vigil can label
     "dcm4che_ORU_R01-CDA.hl7": ("rejected", "unreadable_report"),
     "dcm4che_ORU_R01-PDF.hl7": ("rejected", "unreadable_report"),
     # PID-3 583295^^^ADT1; born 2014 after the EVN-2 date (2000): no age
     "dcm4che_old_ADT_A08.hl7": ("mapped", [("update", pseudo("ADT1", "583295"), "F", None)]),
     # IPC-1 ACC; ORC-9 200008161510; procedure only in OBR-44 24725-4^Head CT
-    "dcm4che_old_OMI_O23.hl7": ("mapped", [(
-        "order", "XYZ_RADIOLOGY", "ACC", "1.2.392.200036.9125.0.199402091242.1", "CT",
-        "24725-4", "emergency", pseudo("zxcv", "4711471151"),
-        datetime(2000, 8, 16, 15, 10, tzinfo=UTC))]),
+    "dcm4che_old_OMI_O23.hl7": (
+        "mapped",
+        [
+            (
+                "order",
+                "XYZ_RADIOLOGY",
+                "ACC",
+                "1.2.392.200036.9125.0.199402091242.1",
+                "CT",
+                "24725-4",
+                "emergency",
+                pseudo("zxcv", "4711471151"),
+                datetime(2000, 8, 16, 15, 10, tzinfo=UTC),
+            )
+        ],
+    ),
     # v2.3.1 ORM: OBR-18 MOF5026, ZDS-1 1.113654.3.13.1026, OBR-24 MR, ORC-9 200007010900
-    "dcm4che_old_ORM_O01.hl7": ("mapped", [(
-        "order", "XYZ_RADIOLOGY", "MOF5026", "1.113654.3.13.1026", "MR", "P1", "emergency",
-        pseudo("ADT1", "583295"), datetime(2000, 7, 1, 9, 0, tzinfo=UTC))]),
+    "dcm4che_old_ORM_O01.hl7": (
+        "mapped",
+        [
+            (
+                "order",
+                "XYZ_RADIOLOGY",
+                "MOF5026",
+                "1.113654.3.13.1026",
+                "MR",
+                "P1",
+                "emergency",
+                pseudo("ADT1", "583295"),
+                datetime(2000, 7, 1, 9, 0, tzinfo=UTC),
+            )
+        ],
+    ),
     # PID-3 rep with type MR: PATID1234, authority test1; born 19880818, EVN-2 20290801 -> 40
     "fhirconv_ADT-A08-01.hl7": ("mapped", [("update", pseudo("test1", "PATID1234"), "M", 40)]),
     "fhirconv_ADT-A08-02.hl7": ("mapped", [("update", pseudo("test1", "PATID1234"), "M", 40)]),
@@ -75,9 +138,22 @@ GOLDEN: dict[str, tuple[str, object]] = {
     "fhirconv_MDM_01.hl7": ("mapped", [("update", pseudo("test1", "PATID1234"), "M", 40)]),
     "fhirconv_OMG-O19-01.hl7": ("ignored", None),
     # no OBR-18, no IPC: the filler order number ORC-3 1201 is the accession; ORC-9 +0215
-    "fhirconv_ORM-O01-01.hl7": ("mapped", [(
-        "order", "GHHSFacility", "1201", None, None, "24725-4", "outpatient",
-        pseudo("test1", "PATID1234"), datetime(2021, 10, 20, 9, 11, tzinfo=UTC))]),
+    "fhirconv_ORM-O01-01.hl7": (
+        "mapped",
+        [
+            (
+                "order",
+                "GHHSFacility",
+                "1201",
+                None,
+                None,
+                "24725-4",
+                "outpatient",
+                pseudo("test1", "PATID1234"),
+                datetime(2021, 10, 20, 9, 11, tzinfo=UTC),
+            )
+        ],
+    ),
     # laboratory results (culture, glucose): no report text, no coded finding
     "fhirconv_ORU-R01-01.hl7": ("ignored", None),
     "fhirconv_ORU-R01-RMGEAD.hl7": ("ignored", None),
@@ -116,8 +192,17 @@ def _summary(ev: object) -> tuple:
         return ("update", p.pseudonym, p.sex, p.age_at_study)
     assert isinstance(ev, OrderEvent)
     s = ev.study
-    return ("order", s.site_code, s.accession, s.study_uid, s.modality, s.procedure_code,
-            s.patient_class, ev.patient.pseudonym, s.ordered_at)
+    return (
+        "order",
+        s.site_code,
+        s.accession,
+        s.study_uid,
+        s.modality,
+        s.procedure_code,
+        s.patient_class,
+        ev.patient.pseudonym,
+        s.ordered_at,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -144,7 +229,7 @@ def test_sample(name: str, samples_dir: Path, pipeline: Pipeline) -> None:
     exp = list(expected)  # type: ignore[arg-type]
     for g, e in zip(got, exp, strict=True):
         if g[0] == "order" and e[-1] is None:
-            g = g[:-1] + (None,)
+            g = (*g[:-1], None)
         assert g == e
 
 
@@ -158,7 +243,12 @@ def test_batch_file_envelope_is_removed(samples_dir: Path, pipeline: Pipeline) -
 def test_empty_msh7_and_header_fields(samples_dir: Path, pipeline: Pipeline) -> None:
     h = pipeline.header((samples_dir / "dcm4che_old_ORM_O01.hl7").read_bytes())
     assert (h.sender, h.control_id, h.message_type, h.version, h.timestamp) == (
-        "MESA_OF^XYZ_RADIOLOGY", "103106", "ORM^O01", "2.3.1", "")
+        "MESA_OF^XYZ_RADIOLOGY",
+        "103106",
+        "ORM^O01",
+        "2.3.1",
+        "",
+    )
     h = pipeline.header((samples_dir / "hl7apy_rsp_k21_27.hl7").read_bytes())
     assert h.encoding == "^~\\&#" and h.message_type == "RSP^K22" and h.structure == "RSP_K21"
 

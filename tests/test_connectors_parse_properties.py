@@ -16,7 +16,7 @@ from connectors.pipeline import Pipeline
 from vigil.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from connectors_feedgen import generate  # noqa: E402
+from connectors_feedgen import generate
 
 PIPE = Pipeline(load_settings(demo=True))
 SEEDS = [s.raw for s in generate(40, seed=11, mess=0.5)]
@@ -47,8 +47,27 @@ def test_random_bytes(data: bytes) -> None:
     st.lists(
         st.tuples(
             st.integers(min_value=0, max_value=3000),
-            st.sampled_from([b"", b"|", b"^", b"\\", b"&", b"~", b"\r", b"\n", b"\xff", b"\x00",
-                             b"\\X", b"\\F\\", b"OBX|", b"MSH|", b"9", b"A", b"\xc3"]),
+            st.sampled_from(
+                [
+                    b"",
+                    b"|",
+                    b"^",
+                    b"\\",
+                    b"&",
+                    b"~",
+                    b"\r",
+                    b"\n",
+                    b"\xff",
+                    b"\x00",
+                    b"\\X",
+                    b"\\F\\",
+                    b"OBX|",
+                    b"MSH|",
+                    b"9",
+                    b"A",
+                    b"\xc3",
+                ]
+            ),
             st.integers(min_value=0, max_value=5),
         ),
         min_size=1,

@@ -1,4 +1,4 @@
-"""Framing, escape sequences, character sets and timestamps: the rules every field passes through."""
+"""Framing, escape sequences, character sets and timestamps: rules every field passes through."""
 
 from __future__ import annotations
 
@@ -34,7 +34,11 @@ def test_split_any_line_end_and_bom(sep: str) -> None:
 
 def test_split_batches_and_orphans() -> None:
     data = (
-        "FHS|^~\\&|X\rBHS|^~\\&|X\r" + _msg(1) + _msg(2) + "BTS|2\rBHS|^~\\&|Y\r" + _msg(3)
+        "FHS|^~\\&|X\rBHS|^~\\&|X\r"
+        + _msg(1)
+        + _msg(2)
+        + "BTS|2\rBHS|^~\\&|Y\r"
+        + _msg(3)
         + "BTS|1\rFTS|2\r"
     ).encode()
     assert [m.split(b"|")[9] for m in split_messages(data)] == [b"C1", b"C2", b"C3"]

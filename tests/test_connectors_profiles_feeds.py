@@ -19,7 +19,7 @@ from connectors.pipeline import Pipeline
 from vigil.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from connectors_feedgen import generate  # noqa: E402
+from connectors_feedgen import generate
 
 SECRET = "feed-test-secret"
 PIPE = Pipeline(load_settings(demo=True, pseudonym_secret=SECRET))
@@ -59,14 +59,23 @@ def test_every_contract_message_maps_with_its_sender_profile() -> None:
         elif e["kind"] == "ai":
             assert isinstance(ev, AIResultEvent)
             assert (ev.score, ev.call, ev.model_version, ev.finding) == (
-                e["score"], e["call"], e["version"], e["finding"])
+                e["score"],
+                e["call"],
+                e["version"],
+                e["finding"],
+            )
             assert study.study_uid == e["study_uid"]
             assert (study.scanner_manufacturer, study.scanner_model) == e["scanner"]
     assert kinds == {"patient", "order", "ai", "read"}
 
 
-def _neurovue(score: str = "0.87", flag: str = "POSITIVE", acc: str = "NGH123",
-              version: str = "NeuroVue^3.1.2", obr7: str = "20260301101500") -> bytes:
+def _neurovue(
+    score: str = "0.87",
+    flag: str = "POSITIVE",
+    acc: str = "NGH123",
+    version: str = "NeuroVue^3.1.2",
+    obr7: str = "20260301101500",
+) -> bytes:
     return (
         "MSH|^~\\&|NEUROVUE|NGH|VIGIL|CoE|20260301103000||ORU^R01^ORU_R01|NV1|P|2.5\r"
         "PID|1||555^^^NGH^MR||Doe^Jane||19500101|F\rPV1|1|E\r"
@@ -79,8 +88,12 @@ def _neurovue(score: str = "0.87", flag: str = "POSITIVE", acc: str = "NGH123",
 def test_ai_result_fields() -> None:
     (ev,) = PIPE.handle(_neurovue()).events
     assert isinstance(ev, AIResultEvent)
-    assert (ev.model_name, ev.score, ev.call, ev.model_version) == ("neurovue-ich", 0.87, True,
-                                                                     "3.1.2")
+    assert (ev.model_name, ev.score, ev.call, ev.model_version) == (
+        "neurovue-ich",
+        0.87,
+        True,
+        "3.1.2",
+    )
     assert ev.study.patient_class == "emergency" and ev.patient.age_at_study == 76
 
 
@@ -106,24 +119,31 @@ def test_ai_result_rejections(kwargs: dict[str, str], code: str) -> None:
 
 def test_a_second_order_group_never_answers_for_the_first() -> None:
     raw = (
-        "MSH|^~\\&|LUNGSIGHT|WIC|VIGIL|CoE|20260301103000||ORU^R01|LS9|P|2.5\r"
-        "SFT|LungSight Inc|2.4.0|LungSight\rPID|1||9^^^WIC^MR\r"
-        "ORC|RE|P1|ACC1\rOBR|1|P1|F1|CTCHEST^CT chest^L|||20260301100000\r"
-        "OBX|1|CWE|NODULE^Pulmonary nodule^LSA||DETECTED||||0.91||F\r"
-        "ORC|RE|P2|ACC2\rOBR|2|P2|F2|CTCHEST^CT chest^L|||20260301100500\r"
-        "ZXX|unknown segment between groups\r"
-        "OBX|1|CWE|NODULE^Pulmonary nodule^LSA||NOT_DETECTED||||0.12||F\r"
-    ).encode()
+        b"MSH|^~\\&|LUNGSIGHT|WIC|VIGIL|CoE|20260301103000||ORU^R01|LS9|P|2.5\r"
+        b"SFT|LungSight Inc|2.4.0|LungSight\rPID|1||9^^^WIC^MR\r"
+        b"ORC|RE|P1|ACC1\rOBR|1|P1|F1|CTCHEST^CT chest^L|||20260301100000\r"
+        b"OBX|1|CWE|NODULE^Pulmonary nodule^LSA||DETECTED||||0.91||F\r"
+        b"ORC|RE|P2|ACC2\rOBR|2|P2|F2|CTCHEST^CT chest^L|||20260301100500\r"
+        b"ZXX|unknown segment between groups\r"
+        b"OBX|1|CWE|NODULE^Pulmonary nodule^LSA||NOT_DETECTED||||0.12||F\r"
+    )
     events = PIPE.handle(raw).events
     assert [(e.study.accession, e.call, e.score) for e in events] == [
-        ("ACC1", True, 0.91), ("ACC2", False, 0.12)]
+        ("ACC1", True, 0.91),
+        ("ACC2", False, 0.12),
+    ]
 
 
 def test_site_timezone_from_profile(tmp_path: Path) -> None:
     from connectors.profile import SHIPPED_DIR, load_profiles
 
-    text = (SHIPPED_DIR / "neurovue.toml").read_text().replace(
-        '[site]\ncode = "MSH-4.1"', '[site]\ncode = "MSH-4.1"\ntimezone = "America/New_York"')
+    text = (
+        (SHIPPED_DIR / "neurovue.toml")
+        .read_text()
+        .replace(
+            '[site]\ncode = "MSH-4.1"', '[site]\ncode = "MSH-4.1"\ntimezone = "America/New_York"'
+        )
+    )
     (tmp_path / "neurovue.toml").write_text(text)
     pipe = Pipeline(load_settings(demo=True), profiles=load_profiles(tmp_path))
     (ev,) = pipe.handle(_neurovue()).events

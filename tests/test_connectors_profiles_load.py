@@ -62,20 +62,35 @@ def test_unknown_sender_without_fallback() -> None:
     ("text", "key", "fix"),
     [
         ('colour = "red"\n' + GOOD, "colour", "sections are"),
-        (GOOD.replace('accession = "OBR-3.1"', 'acession = "OBR-3"'), "study.acession",
-         "keys of [study]"),
+        (
+            GOOD.replace('accession = "OBR-3.1"', 'acession = "OBR-3"'),
+            "study.acession",
+            "keys of [study]",
+        ),
         (GOOD.replace('"OBR-3.1"', '"OBR3"'), "study.accession", "SEG-FIELD"),
         (GOOD.replace('"OBR-3.1"', "18"), "study.accession", "location"),
         (GOOD.replace('name = "acme"', ""), "name", "add name"),
         (GOOD + '[site]\ntimezone = "Mars/Olympus"\n', "site.timezone", "IANA"),
-        (GOOD + "[ai]\n[[ai.models]]\nname = 'm'\nfinding = 'f'\nversion = 'SFT-2'\n",
-         "ai.models[0]", "score"),
-        (GOOD + "[ai]\n[[ai.models]]\nname='m'\nfinding='f'\ncall='OBX(F)-5'\nversion='SFT-2'\n",
-         "ai.models[0].call_map", "call_map"),
-        (GOOD + "[report]\n[[report.findings]]\nfinding='ich'\ncoded_map={Y='yes'}\n",
-         "report.findings[0].coded_map", "positive"),
-        (GOOD + "[report]\n[[report.findings]]\nfinding='ich'\nprocedures=['(']\n",
-         "report.findings[0].procedures", "escape"),
+        (
+            GOOD + "[ai]\n[[ai.models]]\nname = 'm'\nfinding = 'f'\nversion = 'SFT-2'\n",
+            "ai.models[0]",
+            "score",
+        ),
+        (
+            GOOD + "[ai]\n[[ai.models]]\nname='m'\nfinding='f'\ncall='OBX(F)-5'\nversion='SFT-2'\n",
+            "ai.models[0].call_map",
+            "call_map",
+        ),
+        (
+            GOOD + "[report]\n[[report.findings]]\nfinding='ich'\ncoded_map={Y='yes'}\n",
+            "report.findings[0].coded_map",
+            "positive",
+        ),
+        (
+            GOOD + "[report]\n[[report.findings]]\nfinding='ich'\nprocedures=['(']\n",
+            "report.findings[0].procedures",
+            "escape",
+        ),
         ("name = 'x'\n[match\n", "-", "syntax"),
         ('name = "x"\n', "match.sending_application", "fallback"),
     ],
@@ -92,7 +107,9 @@ def test_bad_profile_names_file_key_and_fix(tmp_path: Path, text: str, key: str,
 
 def test_readme_documents_every_profile_key() -> None:
     readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- section:connectors -->")[1].split("<!-- /section:connectors -->")[0]
+    section = readme.split("<!-- section:connectors -->")[1].split("<!-- /section:connectors -->")[
+        0
+    ]
     for sec, keys in SCHEMA.items():
         for key in keys:
             full = f"{sec}.{key}" if sec else key
@@ -106,28 +123,41 @@ def test_cli_list_and_check(samples_dir: Path, monkeypatch: pytest.MonkeyPatch) 
     assert res.exit_code == 0, res.output
     for name in ("generic-ris", "radis", "synris", "neurovue", "lungsight"):
         assert name in res.output
-    res = runner.invoke(app, ["profiles", "check", "generic-ris",
-                              str(samples_dir / "dcm4che_old_ORM_O01.hl7"),
-                              str(samples_dir / "fhirconv_SIU-S12-01.hl7")])
+    res = runner.invoke(
+        app,
+        [
+            "profiles",
+            "check",
+            "generic-ris",
+            str(samples_dir / "dcm4che_old_ORM_O01.hl7"),
+            str(samples_dir / "fhirconv_SIU-S12-01.hl7"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "accession=MOF5026" in res.output and "missing: age" in res.output
     assert "1 mapped, 1 ignored, 0 rejected" in res.output.replace("\n", " ")
-    res = runner.invoke(app, ["profiles", "check", "radis",
-                              str(samples_dir / "dcm4che_old_ORM_O01.hl7")])
+    res = runner.invoke(
+        app, ["profiles", "check", "radis", str(samples_dir / "dcm4che_old_ORM_O01.hl7")]
+    )
     # the RADIS profile wants the accession in OBR-18, which this sample fills: mapped;
     # a PDF report is refused with its reason, and the exit status says so
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["profiles", "check", "generic-ris",
-                              str(samples_dir / "dcm4che_ORU_R01-PDF.hl7")])
+    res = runner.invoke(
+        app, ["profiles", "check", "generic-ris", str(samples_dir / "dcm4che_ORU_R01-PDF.hl7")]
+    )
     assert res.exit_code == 1 and "unreadable_report" in res.output
-    res = runner.invoke(app, ["profiles", "check", "nope",
-                              str(samples_dir / "dcm4che_ORU_R01-PDF.hl7")])
+    res = runner.invoke(
+        app, ["profiles", "check", "nope", str(samples_dir / "dcm4che_ORU_R01-PDF.hl7")]
+    )
     assert res.exit_code == 1 and "no profile named 'nope'" in res.output
 
 
 def test_profiles_dir_adds_and_overrides(tmp_path: Path) -> None:
-    (tmp_path / "radis.toml").write_text((SHIPPED_DIR / "radis.toml").read_text().replace(
-        'timezone = "UTC"', 'timezone = "Europe/London"'))
+    (tmp_path / "radis.toml").write_text(
+        (SHIPPED_DIR / "radis.toml")
+        .read_text()
+        .replace('timezone = "UTC"', 'timezone = "Europe/London"')
+    )
     by_name = {p.name: p for p in load_profiles(tmp_path)}
     assert by_name["radis"].get("site", "timezone") == "Europe/London"
     with pytest.raises(ProfileError):

@@ -64,9 +64,10 @@ def test_ai_first_then_read_days_later_pairs(engine):
     with Session(engine) as s:
         res = s.exec(select(AIResult)).scalars().one()
         assert res.study_id == st.id
-        assert s.exec(select(Study)).scalars().all() == [st] or len(
-            s.exec(select(Study)).scalars().all()
-        ) == 1
+        assert (
+            s.exec(select(Study)).scalars().all() == [st]
+            or len(s.exec(select(Study)).scalars().all()) == 1
+        )
     (fr,) = _reads(engine)
     assert (fr.study_id, fr.is_current, fr.label) == (st.id, True, "positive")
     assert st.final_report_at == later and st.study_uid == "1.2.3.4"
@@ -83,7 +84,11 @@ def test_read_first_then_ai_pairs_and_unknown_model_is_created(engine):
     with Session(engine) as s:
         assert len(s.exec(select(Study)).scalars().all()) == 1
         model = s.exec(select(AIModel)).scalars().one()
-        assert (model.name, model.finding, model.status) == ("brand-new-model", "ich", "unregistered")
+        assert (model.name, model.finding, model.status) == (
+            "brand-new-model",
+            "ich",
+            "unregistered",
+        )
         res = s.exec(select(AIResult)).scalars().one()
         assert res.model_id == model.id and res.study_id == _study(engine).id
 

@@ -5,12 +5,11 @@ store exactly once."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import create_engine, func, select
-
 from connectors_transport_support import (
     Listener,
     ResendingSender,
@@ -19,9 +18,11 @@ from connectors_transport_support import (
     sim_messages,
     well_formed,
 )
+from sqlalchemy import create_engine, func, select
+
 from vigil.store.tables import AIResult, DeadLetter, FinalRead, ReceivedMessage
 
-TOTAL = 100_000
+TOTAL = int(os.environ.get("VIGIL_TEST_FAULT_MESSAGES", "100000"))
 REPORTERS = {"RADIS", "SYNRIS"}
 
 
@@ -31,7 +32,7 @@ def test_sigkill_mid_stream_then_resend_stores_every_message_exactly_once(tmp_pa
     monkeypatch.setenv("VIGIL_DATABASE_URL", url)
     monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("VIGIL_DEMO", "1")
-    msgs = [r for _, r in sim_messages(26_000, seed=21) if well_formed(r)][:TOTAL]
+    msgs = [r for _, r in sim_messages(TOTAL // 4 + 1000, seed=21) if well_formed(r)][:TOTAL]
     assert len(msgs) == TOTAL
     streams: dict[str, list[bytes]] = defaultdict(list)
     for raw in msgs:

@@ -117,6 +117,7 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
             # acknowledge the first alert in the inbox
             page.get_by_role("link", name="Alerts").first.click()
             expect(page.get_by_role("heading", name="Alerts")).to_be_visible(timeout=60_000)
+            _settle(page)
             page.get_by_role("button", name="Acknowledge").click()
             expect(page.get_by_text("acknowledged.", exact=False)).to_be_visible(timeout=60_000)
             # adjudicate the first discordant case
@@ -154,6 +155,6 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
 
 def _settle(page) -> None:
     """Wait until Streamlit has finished running the script for this page."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+        timeout=60_000
     )

@@ -66,7 +66,11 @@ def test_torchscript_safetensors_and_state_dict_agree(tmp_path: Path, net: DemoC
     with torch.no_grad():
         expected = torch.sigmoid(net(x))
     outs = {}
-    for adapter, weights in (("module", "w.safetensors"), ("module", "w.pt"), ("torchscript", "w.ts")):
+    for adapter, weights in (
+        ("module", "w.safetensors"),
+        ("module", "w.pt"),
+        ("torchscript", "w.ts"),
+    ):
         spec = load_spec(_spec(tmp_path, adapter, weights, f"{adapter}-{weights}.toml"))
         a = make_adapter(spec).load("cpu")
         outs[weights] = a.score_batch(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_finding_is_visible_and_follows_the_evidence() -> None:
         hu = render_hu(_study(e))
         brain = (hu > -100) & (hu < 400)
         peaks.append(hu[brain].max())
-    assert all(b > a for a, b in zip(peaks, peaks[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(peaks))
     diff = render_hu(_study(5.0)) - render_hu(_study(-5.0))
     # the difference is exactly the lesion: its peak equals the declared amplitude
     assert diff.max() == pytest.approx(lesion_amplitude(5.0, "HEAD"), rel=0.05)

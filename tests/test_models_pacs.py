@@ -118,7 +118,8 @@ def test_same_job_from_folder_and_orthanc(engine, settings, orthanc: str, tmp_pa
     # DICOMweb finds by Study UID or accession, and returns the same pixels as the file
     src = DicomWebSource(web)
     np.testing.assert_array_equal(
-        src.read(df.study_uid[5], None), FolderSource(tmp_path / "dicom").read(df.study_uid[5], None)
+        src.read(df.study_uid[5], None),
+        FolderSource(tmp_path / "dicom").read(df.study_uid[5], None),
     )
     np.testing.assert_array_equal(src.read(None, df.accession[5]), src.read(df.study_uid[5], None))
     with pytest.raises(CaseError) as exc:
@@ -146,7 +147,9 @@ def test_same_job_from_folder_and_orthanc(engine, settings, orthanc: str, tmp_pa
     assert (folder_run.n_scored, folder_run.n_errors) == (38, 2)
     with session_scope(engine) as s:
         folder_scores = {
-            r.study_id: r.rescore_score for r in s.exec(select(RescoreResult)).all() if r.error is None
+            r.study_id: r.rescore_score
+            for r in s.exec(select(RescoreResult)).all()
+            if r.error is None
         }
     assert folder_scores.keys() == web_scores.keys()
     np.testing.assert_allclose(

@@ -121,7 +121,7 @@ def test_validation_errors_name_file_key_and_fix(tmp_path: Path, edit, key, fix)
 def test_one_bad_file_writes_nothing(engine, tmp_path: Path) -> None:
     good = _write(tmp_path, CARD, "good.toml")
     bad = _write(tmp_path, "name = [", "bad.toml")
-    with pytest.raises(InvalidInputError, match="bad.toml: not valid TOML"):
+    with pytest.raises(InvalidInputError, match=r"bad\.toml: not valid TOML"):
         add_cards(engine, [good, bad], actor="x")
     assert list_models(engine) == []
 
@@ -143,3 +143,32 @@ def test_cli_add_list_show(settings, tmp_path: Path) -> None:
     assert res.exit_code == 1 and "no model named 'nope'" in res.output
     res = runner.invoke(app, ["models", "add", str(_write(tmp_path, "finding = 1", "x.toml"))])
     assert res.exit_code == 1 and "x.toml" in res.output and "Traceback" not in res.output
+
+
+def test_simulator_cards_register(engine, tmp_path: Path) -> None:
+    """The cards `vigil simulate` writes register as they are; values match its manifest."""
+    import json
+
+    from vigil.simulate import SimulationConfig, simulate
+
+    out = tmp_path / "sim"
+    simulate(SimulationConfig(studies=60, months=1, seed=4, out=out))
+    outcomes = add_cards(engine, sorted((out / "models").glob("*.toml")), actor="sim")
+    assert {o.name for o in outcomes} == {"neurovue-ich", "lungsight-nodule"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["models"]:
+        model, versions = history(engine, entry["name"])
+        acc = entry["acceptance_test"]
+        assert model.baseline_sensitivity == pytest.approx(acc["sensitivity"])
+        assert model.baseline_auc == pytest.approx(acc["auc"])
+        assert model.baseline_n == acc["n"]
+        assert model.operating_threshold == pytest.approx(entry["threshold"])
+        assert model.current_version == entry["versions"][0]["version"]
+        assert model.card["sender"] == entry["sender"] and len(versions) == 1
+
+
+def test_card_rescoring_spec_path_is_resolved_against_the_card(tmp_path: Path) -> None:
+    (tmp_path / "cards").mkdir()
+    path = _write(tmp_path / "cards", CARD + '\n[rescoring]\nspec = "specs/nv.toml"\n')
+    card = load_card(path)
+    assert card.extra["rescoring"]["spec"] == str((tmp_path / "cards" / "specs" / "nv.toml"))

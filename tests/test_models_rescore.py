@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
-from hypothesis import given, settings as hyp_settings
+from hypothesis import given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from PIL import Image
 from sqlmodel import select
@@ -18,12 +19,13 @@ from typer.testing import CliRunner
 
 from models.adapters import load_spec
 from models.demo import spec_path
-from models.fixtures import store_truth, synthetic_truth
+from models.fixtures import store_truth
 from models.registry import add_cards
 from models.rescore import RescoreOptions, load_cases, run_rescore
 from models.sampling import allocate, stratified_sample
 from models.truth import studies_from_truth
 from vigil.cli.app import app
+from vigil.simulate import SimulationConfig, simulate, truth_frame
 from vigil.simulate.dicom import write_studies
 from vigil.store.db import open_store, session_scope
 from vigil.store.tables import AIModel, AuditLog, RescoreResult, Study
@@ -37,9 +39,17 @@ CARDS = {
 
 
 @pytest.fixture(scope="module")
-def ich(tmp_path_factory) -> tuple[pd.DataFrame, Path]:
-    """120 head-CT studies and their rendered DICOM files (rendered once for the module)."""
-    df = synthetic_truth(120, "neurovue-ich", seed=11)
+def sim(tmp_path_factory) -> pd.DataFrame:
+    """A small simulated network (``vigil simulate``): its truth table."""
+    out = tmp_path_factory.mktemp("sim")
+    simulate(SimulationConfig(studies=400, months=2, seed=11, out=out, force=True))
+    return truth_frame(out)
+
+
+@pytest.fixture(scope="module")
+def ich(sim, tmp_path_factory) -> tuple[pd.DataFrame, Path]:
+    """The head-CT studies scored by neurovue-ich and their DICOM files (rendered once)."""
+    df = sim[sim["model"] == "neurovue-ich"].head(120).reset_index(drop=True)
     folder = tmp_path_factory.mktemp("ich-dicom")
     write_studies(studies_from_truth(df, "neurovue-ich"), folder)
     return df, folder
@@ -89,7 +99,7 @@ def test_reproduces_vendor_scores_within_tolerance(engine, settings, ich, tmp_pa
     assert len(audit) == 1 and audit[0].detail["n_scored"] == 120
 
 
-def test_lung_model_reproduces_too(tmp_path, monkeypatch) -> None:
+def test_lung_model_reproduces_too(sim, tmp_path, monkeypatch) -> None:
     from vigil.settings import get_settings
 
     monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
@@ -97,7 +107,7 @@ def test_lung_model_reproduces_too(tmp_path, monkeypatch) -> None:
     get_settings.cache_clear()
     settings = get_settings()
     engine = open_store(settings)
-    df = synthetic_truth(80, "lungsight-nodule", seed=12)
+    df = sim[sim["model"] == "lungsight-nodule"].head(80).reset_index(drop=True)
     write_studies(studies_from_truth(df, "lungsight-nodule"), tmp_path / "dicom")
     _register(engine, tmp_path, "lungsight-nodule")
     store_truth(engine, df)
@@ -130,8 +140,9 @@ def test_wrong_window_is_caught(sqlite_store, ich) -> None:
     engine, settings = sqlite_store
     df, folder = ich
     store_truth(engine, df)
-    spec = load_spec(spec_path("neurovue-ich")).with_preprocess(window_level=400.0,
-                                                                  window_width=2000.0)
+    spec = load_spec(spec_path("neurovue-ich")).with_preprocess(
+        window_level=400.0, window_width=2000.0
+    )
     opts = RescoreOptions(model="neurovue-ich", source=f"folder:{folder}", sample=60, workers=0)
     summary = run_rescore(engine, settings, opts, spec=spec)
     assert summary.within_tolerance is False
@@ -143,7 +154,7 @@ def test_wrong_window_is_caught(sqlite_store, ich) -> None:
 
 def test_errors_recorded_per_case_and_job_continues(sqlite_store, ich, tmp_path) -> None:
     engine, settings = sqlite_store
-    df, folder = ich
+    df, _folder = ich
     sub = df.iloc[:30]
     store_truth(engine, sub)
     work = tmp_path / "broken"
@@ -222,7 +233,7 @@ def test_sample_is_stratified_seeded_and_oversamples_discordant(sqlite_store, ic
     # discordant = AI call differs from the radiologist's label (independent recomputation)
     truth = df.set_index("study_uid")
     ai = truth.loc[cases.study_uid, "ai_score"].to_numpy() >= 0.5
-    lab = truth.loc[cases.study_uid, "radiologist_label"].to_numpy()
+    lab = truth.loc[cases.study_uid, "rad_label_final"].to_numpy()
     known = np.isin(lab, ["positive", "negative"])
     np.testing.assert_array_equal(cases["discordant"], known & (ai != (lab == "positive")))
     share = cases["discordant"].mean()
@@ -235,6 +246,10 @@ def test_sample_is_stratified_seeded_and_oversamples_discordant(sqlite_store, ic
     assert a["discordant"].sum() == min(cases["discordant"].sum(), round(30 * 3 * share))
     # every site and month in the data is represented
     assert set(a["site"]) == set(cases["site"]) and set(a["period"]) == set(cases["period"])
+    # --since keeps the studies examined on or after that date (counted from the truth table)
+    cut = df["exam_started_at"].iloc[60].date()
+    later = load_cases(engine, model, cut)
+    assert len(later) == int((df["exam_started_at"].dt.date >= cut).sum()) < len(cases)
 
 
 @hyp_settings(max_examples=60, deadline=None)
@@ -256,8 +271,8 @@ def test_saliency_maps_for_discordant_cases(sqlite_store, ich) -> None:
         engine, settings,
         RescoreOptions(model="neurovue-ich", source=f"folder:{folder}", sample=120, workers=0),
     )  # fmt: skip
-    res = _results(engine).merge(df[["study_uid", "ai_score", "radiologist_label"]], on="study_uid")
-    lab = res["radiologist_label"]
+    res = _results(engine).merge(df[["study_uid", "ai_score", "rad_label_final"]], on="study_uid")
+    lab = res["rad_label_final"]
     known = lab.isin(["positive", "negative"])
     pos = lab == "positive"
     disc = known & (((res["ai_score"] >= 0.5) != pos) | ((res["rescore_score"] >= 0.5) != pos))
@@ -312,9 +327,7 @@ def test_cli_rescore(settings, ich, tmp_path) -> None:
     assert "40 scored" in res.output and "within tolerance" in res.output
     res = runner.invoke(app, ["rescore", "--model", "neurovue-ich", "--source", "ftp://x"])
     assert res.exit_code == 1 and "folder:PATH or dicomweb:URL" in res.output
-    res = runner.invoke(
-        app, ["rescore", "--model", "nope", "--source", f"folder:{folder}"]
-    )
+    res = runner.invoke(app, ["rescore", "--model", "nope", "--source", f"folder:{folder}"])
     assert res.exit_code == 1 and "no model named 'nope'" in res.output
 
 

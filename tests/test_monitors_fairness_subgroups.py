@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, true_negative_rate
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from monitors_synth import synth_frame
 from scipy.stats import fisher_exact
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
@@ -36,8 +38,9 @@ def _rows(table, metric: str) -> dict[str, object]:
 
 
 def test_per_group_metrics_match_fairlearn_metricframe(biased: pd.DataFrame) -> None:
-    table = subgroup_table(biased, model=MODEL, attribute="site", metrics=("sensitivity",
-                           "specificity", "ppv", "npv"))  # fmt: skip
+    table = subgroup_table(
+        biased, model=MODEL, attribute="site", metrics=("sensitivity", "specificity", "ppv", "npv")
+    )
     lab = _lab(biased)
     mf = MetricFrame(
         metrics={
@@ -116,12 +119,16 @@ def test_masked_and_small_groups() -> None:
     race[few] = "Pacific Islander"
     race[np.flatnonzero(lab == 1)[:10]] = None  # missing race for 10 positives
     df["race"] = pd.Categorical(race)
-    table = subgroup_table(df, model=MODEL, attribute="race", metrics=("sensitivity", "specificity"))
+    table = subgroup_table(
+        df, model=MODEL, attribute="race", metrics=("sensitivity", "specificity")
+    )
     sens, spec = _rows(table, "sensitivity"), _rows(table, "specificity")
     assert sens["Pacific Islander"].status is Status.UNDEFINED
     assert sens["Pacific Islander"].estimate.value is None and not sens["Pacific Islander"].alert
     assert spec["Pacific Islander"].status is Status.INSUFFICIENT_DATA
-    assert spec["Pacific Islander"].p_value is None and "not tested" in spec["Pacific Islander"].reason
+    assert (
+        spec["Pacific Islander"].p_value is None and "not tested" in spec["Pacific Islander"].reason
+    )
     assert sens[MISSING].estimate.n == 10
     l2 = _lab(df)
     with warnings.catch_warnings():
@@ -151,8 +158,10 @@ def test_fisher_exact_where_expected_counts_are_small() -> None:
     assert row.test == "fisher-exact"
     g = lab["ethnicity"] == "Tiny"
     a, b = lab[g & flagged], lab[~g & flagged]
-    t = [[int(a["label"].sum()), len(a) - int(a["label"].sum())],
-         [int(b["label"].sum()), len(b) - int(b["label"].sum())]]  # fmt: skip
+    t = [
+        [int(a["label"].sum()), len(a) - int(a["label"].sum())],
+        [int(b["label"].sum()), len(b) - int(b["label"].sum())],
+    ]
     assert row.p_value == pytest.approx(fisher_exact(t).pvalue)
     assert _rows(table, "ppv")["Big"].test == "fisher-exact"  # same 2x2 table, same test
 
@@ -187,8 +196,9 @@ def test_stable_population_raises_no_alert() -> None:
 
 def test_min_effect_blocks_trivial_but_significant_gaps() -> None:
     df = synth_frame(40000, seed=5, weak_group=("sex", "F"), weak_mu_pos=2.3)
-    strict = subgroup_table(df, model=MODEL, attribute="sex", metrics=("sensitivity",),
-                            min_effect=0.2)  # fmt: skip
+    strict = subgroup_table(
+        df, model=MODEL, attribute="sex", metrics=("sensitivity",), min_effect=0.2
+    )
     row = _rows(strict, "sensitivity")["F"]
     assert row.p_adjusted is not None and not row.alert
 
@@ -204,3 +214,32 @@ def test_unknown_attribute_or_metric_is_refused(biased: pd.DataFrame) -> None:
         subgroup_table(biased, model=MODEL, attribute="shoe_size")
     with pytest.raises(ValueError):
         subgroup_table(biased, model=MODEL, attribute="sex", metrics=("f1",))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), levels=st.integers(2, 12), n_groups=st.integers(2, 5))
+def test_group_and_rest_auc_with_heavy_ties_equal_delong_on_subsets(
+    seed: int, levels: int, n_groups: int
+) -> None:
+    """Scores on a coarse grid (many ties inside and across groups): every group's and every
+    complement's AUC and DeLong variance equal delong_auc on that subset of cases."""
+    from monitors.stats import delong_auc
+
+    rng = np.random.default_rng(seed)
+    df = synth_frame(600, seed=seed % 97)
+    df["score"] = np.round(rng.random(len(df)) * (levels - 1)) / (levels - 1)
+    df["site"] = pd.Categorical(rng.choice([f"G{i}" for i in range(n_groups)], len(df)))
+    table = subgroup_table(
+        df, model=MODEL, attribute="site", metrics=("auc",), min_n=2, min_pos=2, min_neg=2
+    )
+    lab = _lab(df)
+    y = lab["label"].astype(int).to_numpy()
+    s = lab["score"].to_numpy()
+    site = lab["site"].astype(str).to_numpy()
+    for group, row in _rows(table, "auc").items():
+        for mask, est in ((site == group, row.estimate), (site != group, row.rest)):
+            if y[mask].sum() < 2 or (1 - y[mask]).sum() < 2:
+                continue
+            ref = delong_auc(y[mask], s[mask])
+            assert est.value == pytest.approx(ref.auc, rel=1e-9, abs=1e-12)
+            assert (est.ci_low, est.ci_high) == pytest.approx(ref.ci, rel=1e-7, abs=1e-9)

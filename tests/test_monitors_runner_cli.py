@@ -74,7 +74,9 @@ def test_alerts_ack_and_resolve_via_cli(seeded) -> None:
     assert r.exit_code == 0 and "acknowledged by qo.lee" in r.output
     r = runner.invoke(app, ["alerts", "resolve", aid, "--by", "qo.lee", "--note", "rebaselined"])
     assert r.exit_code == 0 and "resolved" in r.output
-    done = json.loads(runner.invoke(app, ["alerts", "list", "--status", "resolved", "--json"]).stdout)
+    done = json.loads(
+        runner.invoke(app, ["alerts", "list", "--status", "resolved", "--json"]).stdout
+    )
     assert [a["alert_id"] for a in done] == [int(aid)]
     assert done[0]["resolve_note"] == "rebaselined" and done[0]["acknowledge_note"] == "looking"
     r = runner.invoke(app, ["alerts", "ack", "99999", "--by", "x"])

@@ -52,6 +52,6 @@ def test_every_event_raises_the_right_alert_within_the_stated_weeks() -> None:
         # nothing fires before the event (no alert of that kind for that subgroup)
         before = pd.Timestamp(ev["start_utc"])
         _, early, _ = evaluate(frame[frame["exam_at"] < before], info)
-        assert not [
-            c for c in early if c.kind == kind and c.subgroup == subgroup
-        ], f"{ev['id']}: alert before the event started"
+        assert not [c for c in early if c.kind == kind and c.subgroup == subgroup], (
+            f"{ev['id']}: alert before the event started"
+        )

@@ -89,9 +89,12 @@ def test_chart_reports_parameters_and_method() -> None:
     rng = np.random.default_rng(2)
     n = np.full(24, 150)
     chart = control_chart(
-        rng.binomial(n, 0.92), n, periods=[f"2026-{m:02d}" for m in range(1, 25)],
-        target=0.92, target_source="model card baseline",
-    )  # fmt: skip
+        rng.binomial(n, 0.92),
+        n,
+        periods=[f"2026-{m:02d}" for m in range(1, 25)],
+        target=0.92,
+        target_source="model card baseline",
+    )
     p = chart.parameters
     assert p.arl0 == 500 and p.k == 0.5 and p.h == pytest.approx(cusum_h(0.5, 500))
     assert "Siegmund" in p.method and "500" in chart.description

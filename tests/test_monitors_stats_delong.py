@@ -60,7 +60,7 @@ def test_published_hanley_mcneil_example() -> None:
     assert (res.n_pos, res.n_neg) == (51, 58)
     assert math.sqrt(hanley_mcneil_variance(res.auc, 51, 58)) == pytest.approx(0.032, abs=5e-4)
     assert math.sqrt(res.variance) == pytest.approx(0.032, abs=0.003)
-    auc, cov = naive_delong(y, r)
+    _, cov = naive_delong(y, r)
     assert res.variance == pytest.approx(cov[0, 0], rel=1e-12)
     lo, hi = res.ci
     z = sps.norm.ppf(0.975)
@@ -151,9 +151,9 @@ def test_delong_rejects_bad_input() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    data=st.lists(
-        st.tuples(st.booleans(), st.integers(0, 20)), min_size=4, max_size=200
-    ).filter(lambda d: 2 <= sum(b for b, _ in d) <= len(d) - 2)
+    data=st.lists(st.tuples(st.booleans(), st.integers(0, 20)), min_size=4, max_size=200).filter(
+        lambda d: 2 <= sum(b for b, _ in d) <= len(d) - 2
+    )
 )
 def test_auc_properties(data) -> None:
     y = np.array([b for b, _ in data])

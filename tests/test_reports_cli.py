@@ -35,6 +35,14 @@ def test_bad_paper_is_refused(tmp_path):
     assert "--paper must be a4 or letter" in res.output
 
 
+def test_out_that_is_a_file_is_refused(tmp_path):
+    f = tmp_path / "taken"
+    f.write_text("x")
+    res = CliRunner().invoke(app, ["report", "--period", "2026-10", "--out", str(f)])
+    assert res.exit_code == 1
+    assert "is a file" in res.output and "Traceback" not in res.output
+
+
 def test_unknown_model_is_named(tmp_path, settings):
     res = CliRunner().invoke(
         app, ["report", "--period", "2026-10", "--out", str(tmp_path), "--model", "nope"]

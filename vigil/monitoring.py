@@ -197,10 +197,12 @@ def window_checks(
 
 
 def _charts(trend: list[dict[str, Any]], ref: list[str], arl0: float) -> list[dict[str, Any]]:
-    """Lower CUSUM per metric from the first reference month on; the in-control target is the
-    pooled reference months (the card's figure is compared, not charted: acceptance tests are
-    enriched and rarely match production)."""
+    """Lower CUSUM per metric from the first reference month on. The in-control target is the
+    pooled reference months' proportion, taken at its lower 97.5% bound so that the error of
+    estimating it does not become a false alarm (the card's figure is compared, not charted:
+    acceptance tests are enriched and rarely match production)."""
     from monitors.control_chart import control_chart
+    from monitors.stats import wilson
 
     if not ref:
         return []
@@ -210,12 +212,18 @@ def _charts(trend: list[dict[str, Any]], ref: list[str], arl0: float) -> list[di
     for metric in ("sensitivity", "specificity"):
         x = [int((w["metrics"].get(metric) or {}).get("numerator") or 0) for w in trend]
         n = [int((w["metrics"].get(metric) or {}).get("n") or 0) for w in trend]
+        xr, nr = sum(x[: len(ref)]), sum(n[: len(ref)])
+        target = wilson(xr, nr)[0] if nr else None
         chart = control_chart(
             x,
             n,
             periods=labels,
             metric=metric,
-            reference_periods=len(ref),
+            target=target if target and 0 < target < 1 else None,
+            target_source=(
+                f"reference months {ref[0]}..{ref[-1]}: lower 97.5% Wilson bound of "
+                f"{xr}/{nr} (the estimated target's own error would inflate false alarms)"
+            ),
             kind="cusum",
             direction="lower",
             arl0=arl0,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import data
 from dashboard.fmt import METRIC_LABELS, est_ci, est_value, fmt_opt
-from dashboard.theme import VERDICT_COLOURS, colour_for
+from dashboard.theme import ALERT_COLOUR, VERDICT_COLOURS, colour_for, style
 from dashboard.verdict import model_verdict
 
 st.title("Overview")
@@ -62,7 +63,7 @@ for name, res in mres.items():
         )
     cases = int(counts.get("cases", 0))
     labelled = int(counts.get("labelled", 0))
-    cols = st.columns(len(ORDER) + 2)
+    cols = st.columns(4) + st.columns(4)
     cols[0].metric(f"{name} · Volume", f"{cases:,}", help="cases (studies) seen in the data")
     cols[1].metric(
         f"{name} · Label coverage",
@@ -78,7 +79,12 @@ for name, res in mres.items():
             help=f"{est_ci(e)}; baseline {fmt_opt(baseline.get(metric))}; "
             f"target {fmt_opt(targets.get(metric))}",
         )
-        col.caption(est_ci(e))
+        extra = [est_ci(e)]
+        if baseline.get(metric) is not None:
+            extra.append(f"baseline {baseline[metric]:.3f}")
+        if targets.get(metric) is not None:
+            extra.append(f"target {targets[metric]:.3f}")
+        col.caption(" · ".join(extra))
     for metric in ORDER:
         e = metrics.get(metric) or {}
         rows.append(
@@ -99,6 +105,46 @@ for name, res in mres.items():
         f"positive, {counts.get('negative', 0):,} negative, {counts.get('uncertain', 0):,} "
         f"uncertain, {counts.get('pending', 0):,} pending."
     )
+
+st.subheader("Sensitivity and specificity against target")
+fig = go.Figure()
+for metric, symbol in (("sensitivity", "circle"), ("specificity", "diamond")):
+    ok = [r for r in rows if r["metric"] == METRIC_LABELS[metric] and r["status"] == "ok"]
+    fig.add_trace(
+        go.Scatter(
+            x=[r["value"] for r in ok],
+            y=[f"{r['model']} · {METRIC_LABELS[metric]}" for r in ok],
+            mode="markers",
+            name=METRIC_LABELS[metric],
+            marker={
+                "size": 16,
+                "symbol": symbol,
+                "color": [colour_for(r["model"], names) for r in ok],
+            },
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [r["ci_high"] - r["value"] for r in ok],
+                "arrayminus": [r["value"] - r["ci_low"] for r in ok],
+            },
+        )
+    )
+    tg = [r for r in rows if r["metric"] == METRIC_LABELS[metric] and r["target"] is not None]
+    fig.add_trace(
+        go.Scatter(
+            x=[r["target"] for r in tg],
+            y=[f"{r['model']} · {METRIC_LABELS[metric]}" for r in tg],
+            mode="markers",
+            name=f"target ({METRIC_LABELS[metric].lower()})",
+            marker={"size": 18, "symbol": "line-ns", "line": {"width": 4, "color": ALERT_COLOUR}},
+        )
+    )
+st.plotly_chart(
+    style(
+        fig, x_title="Proportion (0-1) with 95% CI", y_title="", height=120 + 60 * len(rows) // 3
+    ),
+    width="stretch",
+)
 
 st.subheader("All figures")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

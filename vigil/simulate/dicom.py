@@ -57,6 +57,7 @@ class StudyImage:
     age: int | None = None
     exam_at: datetime | None = None
     kvp: float = 120.0
+    slice_mm: float | None = None  # the scanner's reconstruction; default by body part
 
 
 def _stable_int(text: str) -> int:
@@ -180,7 +181,7 @@ def to_dataset(study: StudyImage, size: int = IMAGE_SIZE):
     ds.PatientSex = study.sex[:1].upper() if study.sex else ""
     if study.age is not None:
         ds.PatientAge = f"{min(max(int(study.age), 0), 999):03d}Y"
-    ds.SliceThickness = BODY[study.body_part][2]
+    ds.SliceThickness = study.slice_mm or BODY[study.body_part][2]
     ds.KVP = study.kvp
     ds.PixelSpacing = [round(fov / size, 4), round(fov / size, 4)]
     ds.ImagePositionPatient = [-fov / 2, -fov / 2, 0.0]

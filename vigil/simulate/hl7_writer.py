@@ -37,6 +37,7 @@ LOINC_FINDINGS = "18782-3^Radiology Study observation (narrative)^LN"
 LOINC_IMPRESSION = "19005-8^Radiology Imaging study [Impression] (narrative)^LN"
 CODED = ("ICH^Intracranial hemorrhage^RADLEX-L", "NODULE^Pulmonary nodule^RADLEX-L")
 YNU = ("N", "Y", "U")
+_STATUS = {KIND_PRELIM: "P", KIND_FINAL: "F", KIND_CORR: "C", KIND_ADDENDUM: "C"}
 ZONE_OFFSETS = (("+0100", 3600), ("-0500", -5 * 3600), ("+0000", 0), ("-0600", -6 * 3600))
 
 ORDERING = (
@@ -118,6 +119,7 @@ class Builder:
         self.rads = rads
         self.uid_root = uid_root
         self.cache: dict[int, StudyStrings] = {}
+        self.texts: dict[tuple[int, int, bool], tuple[list[str], list[str]]] = {}
 
     # --- shared segments -----------------------------------------------------------------------
     def study(self, j: int) -> StudyStrings:
@@ -283,12 +285,18 @@ class Builder:
         st = self.study(j)
         proc_i = c["proc"][j]
         proc = C.PROCEDURES[proc_i]
-        status = {KIND_PRELIM: "P", KIND_FINAL: "F", KIND_CORR: "C", KIND_ADDENDUM: "C"}[kind]
+        status = _STATUS[kind]
         label = c["rad_final"][j] if kind == KIND_CORR else c["rad_initial"][j]
         rad_i = c["prelim_rad"][j] if kind == KIND_PRELIM else c["radiologist"][j]
         rid, fam, giv, british = self.rads[rad_i]
-        ind = C.INDICATIONS[proc.code][c["text_choice"][j] % len(C.INDICATIONS[proc.code])]
-        body, imp = report_sections(proc_i, max(label, 0), c["text_choice"][j], ind, british)
+        key = (j, label, british)
+        sections = self.texts.get(key)
+        if sections is None:
+            inds = C.INDICATIONS[proc.code]
+            ind = inds[c["text_choice"][j] % len(inds)]
+            sections = report_sections(proc_i, max(label, 0), c["text_choice"][j], ind, british)
+            self.texts[key] = sections
+        body, imp = sections
         lines = [f"EXAM: {proc.name}"]
         if kind == KIND_PRELIM:
             lines.insert(0, PRELIM_NOTE)
@@ -302,7 +310,8 @@ class Builder:
             imp_head = "\x01H\x01IMPRESSION:\x01N\x01"
             lines = [ln.replace("FINDINGS:", "\x01H\x01FINDINGS:\x01N\x01") for ln in lines]
         if kind != KIND_PRELIM:
-            signed = datetime.fromtimestamp(t, UTC).strftime("%m/%d/%Y %H:%M")
+            u = fmt_ts(t)
+            signed = f"{u[4:6]}/{u[6:8]}/{u[:4]} {u[8:10]}:{u[10:12]}"
             imp = [*imp, "", f"Electronically signed by {giv} {fam}, MD on {signed}"]
         exam_s = fmt_ts(c["exam_start"][j], style, salt)
         exam_e = fmt_ts(c["exam_end"][j], style, salt)
@@ -321,14 +330,17 @@ class Builder:
                 f"OBR|1|{st.placer}|{st.filler}|{svc}|||{exam_s}|{exam_e}||||||||"
                 f"{self.ordering(j)}||{acc}||||{rts}||{proc.modality}|{status}|||||||{obr32}"
             )
-            n = 0
-            for ln in lines:
-                n += 1
-                segs.append(f"OBX|{n}|TX|{LOINC_FINDINGS}|1|{_esc_text(ln)}||||||{status}")
-            segs_imp = [imp_head, *imp]
-            for ln in segs_imp:
-                n += 1
-                segs.append(f"OBX|{n}|TX|{LOINC_IMPRESSION}|2|{_esc_text(ln)}||||||{status}")
+            tail = f"||||||{status}"
+            segs += [
+                f"OBX|{n}|TX|{LOINC_FINDINGS}|1|{_esc_text(ln)}{tail}"
+                for n, ln in enumerate(lines, 1)
+            ]
+            n = len(lines)
+            segs += [
+                f"OBX|{n}|TX|{LOINC_IMPRESSION}|2|{_esc_text(ln)}{tail}"
+                for n, ln in enumerate([imp_head, *imp], n + 1)
+            ]
+            n += len(imp) + 1
             if c["coded"][j] and label >= 0:
                 n += 1
                 segs.append(f"OBX|{n}|CWE|{CODED[c['model'][j]]}||{YNU[label]}||||||{status}")
@@ -340,10 +352,10 @@ class Builder:
         )
         all_lines = [*lines, imp_head, *imp]
         if site.code == "WIC":  # TX line by line
-            for n, ln in enumerate(all_lines, 1):
-                segs.append(
-                    f"OBX|{n}|TX|REPORT^Radiology report^SYNRIS||{_esc_text(ln)}||||||{status}"
-                )
+            segs += [
+                f"OBX|{n}|TX|REPORT^Radiology report^SYNRIS||{_esc_text(ln)}||||||{status}"
+                for n, ln in enumerate(all_lines, 1)
+            ]
         else:  # one FT with \.br\ line breaks
             text = "\\.br\\".join(_esc_text(ln) for ln in all_lines)
             segs.append(f"OBX|1|FT|REPORT^Radiology report^SYNRIS||{text}||||||{status}")

@@ -53,6 +53,7 @@ class Network:
     rad_table: list[tuple[str, str, str, bool]]  # global radiologist index -> (id, fam, giv, gb)
     t_latent: dict[tuple[int, int], float] = field(default_factory=dict)  # (model, version) -> t
     _groups: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _truth_cache: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -347,26 +348,91 @@ SUBGROUP_ATTRIBUTES = (
 )
 
 
-def performance_table(net: Network, model: int, mask: np.ndarray) -> dict[str, Any]:
-    """True performance of ``model`` overall and per subgroup value over ``mask`` studies."""
-    from vigil.simulate.scores import true_performance
+def _group_codes(net: Network) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Per attribute: integer code per study and the value names (fast masks, no objects)."""
+    c = net.cols
+    edges = np.array([b[1] for b in C.AGE_BANDS[1:]])
+    manus = sorted({s.manufacturer for s in C.SCANNERS})
+    manu_code = np.array([manus.index(s.manufacturer) for s in C.SCANNERS])[c["scanner"]]
+    return {
+        "sex": (c["sex"], list(C.SEXES)),
+        "age_band": (np.searchsorted(edges, c["age"], side="right"), [b[0] for b in C.AGE_BANDS]),
+        "race": (c["race"], [r[1] for r in C.RACES]),
+        "ethnicity": (c["eth"], [e[1] for e in C.ETHNICITIES]),
+        "site": (c["site"], [s.code for s in C.SITES]),
+        "scanner_manufacturer": (manu_code, manus),
+        "patient_class": (c["pclass"], list(C.PATIENT_CLASSES)),
+    }
+
+
+@dataclass
+class _ModelTruth:
+    """One model's studies with their score levels, for exact expected performance."""
+
+    idx: np.ndarray  # study indices of the model
+    y: np.ndarray
+    p_call: np.ndarray
+    level: np.ndarray  # index into the distinct (logit mean, logit sd) levels
+    pair: np.ndarray  # P(score of level i > score of level j)
+    codes: dict[str, tuple[np.ndarray, list[str]]]
+
+
+def _model_truth(net: Network, model: int) -> _ModelTruth:
+    cache = net._truth_cache
+    if model in cache:
+        return cache[model]
+    from scipy.special import ndtr
 
     c = net.cols
-    rows = {
-        "y": c["y"],
-        "p_call": c["p_call"],
-        "mean": c["latent_mean"],
-        "slope": c["slope"],
-        "intercept": c["intercept"],
+    idx = np.flatnonzero(c["model"] == model)
+    mu = (c["slope"] * c["latent_mean"] + c["intercept"])[idx].round(9)
+    sd = c["slope"][idx].round(9)
+    levels, level = np.unique(np.stack([mu, sd], axis=1), axis=0, return_inverse=True)
+    diff = levels[:, None, 0] - levels[None, :, 0]
+    scale = np.sqrt(levels[:, None, 1] ** 2 + levels[None, :, 1] ** 2)
+    codes = {k: (v[idx], names) for k, (v, names) in _group_codes(net).items()}
+    mt = _ModelTruth(idx, c["y"][idx], c["p_call"][idx], level.ravel(), ndtr(diff / scale), codes)
+    cache[model] = mt
+    return mt
+
+
+def _perf(mt: _ModelTruth, sel: np.ndarray) -> dict[str, Any]:
+    y, p = mt.y[sel], mt.p_call[sel]
+    pos, neg = y == 1, y == 0
+    n, n_pos, n_neg = len(y), int(pos.sum()), int(neg.sum())
+    auc = None
+    if n_pos and n_neg:
+        size = len(mt.pair)
+        cp = np.bincount(mt.level[sel][pos], minlength=size)
+        cn = np.bincount(mt.level[sel][neg], minlength=size)
+        auc = round(float(cp @ mt.pair @ cn / (n_pos * n_neg)), 6)
+    return {
+        "n": n,
+        "n_pos": n_pos,
+        "n_neg": n_neg,
+        "prevalence": round(n_pos / n, 6) if n else None,
+        "sensitivity": round(float(p[pos].mean()), 6) if n_pos else None,
+        "specificity": round(float(1 - p[neg].mean()), 6) if n_neg else None,
+        "auc": auc,
     }
-    base = mask & (c["model"] == model)
-    out: dict[str, Any] = {"overall": true_performance(rows, base)}
-    groups = subgroup_values(net)
+
+
+def performance_table(
+    net: Network, model: int, mask: np.ndarray, subgroups: bool = True
+) -> dict[str, Any]:
+    """True (expected) performance of ``model`` over the ``mask`` studies, overall and per
+    subgroup value: Se/Sp are means of each study's call probability; AUC is the exact pair
+    probability over the studies' score levels."""
+    mt = _model_truth(net, model)
+    sel = mask[mt.idx]
+    out: dict[str, Any] = {"overall": _perf(mt, sel)}
+    if not subgroups:
+        return out
     for attr in SUBGROUP_ATTRIBUTES:
-        vals = groups[attr]
-        for v in sorted(set(vals[base].tolist())):
-            out[f"{attr}={v}"] = true_performance(rows, base & (vals == v))
-    return out
+        codes, names = mt.codes[attr]
+        for k in np.unique(codes[sel]).tolist():
+            out[f"{attr}={names[k]}"] = _perf(mt, sel & (codes == k))
+    return dict(sorted(out.items(), key=lambda kv: (kv[0] != "overall", kv[0])))
 
 
 def design_values(

@@ -262,15 +262,15 @@ def _event_truth(net: Network) -> None:
             for name in e.models:
                 mi = C.MODEL_INDEX[name]
                 truth[name] = {
-                    "before": performance_table(net, mi, at & before)["overall"],
-                    "after": performance_table(net, mi, at & after)["overall"],
+                    "before": performance_table(net, mi, at & before, False)["overall"],
+                    "after": performance_table(net, mi, at & after, False)["overall"],
                 }
         elif e.kind == "subgroup_degradation":
             mi = C.MODEL_INDEX[e.models[0]]
             old = g["age_band"] == "80+"
-            truth["before"] = performance_table(net, mi, old & before)["overall"]
-            truth["after"] = performance_table(net, mi, old & after)["overall"]
-            truth["others_after"] = performance_table(net, mi, ~old & after)["overall"]
+            truth["before"] = performance_table(net, mi, old & before, False)["overall"]
+            truth["after"] = performance_table(net, mi, old & after, False)["overall"]
+            truth["others_after"] = performance_table(net, mi, ~old & after, False)["overall"]
             truth["design_after_on_typical_scanner"] = design_values(
                 mi, 0, 1.0, 0.0, e.params["separation_factor"]
             )
@@ -286,19 +286,19 @@ def _event_truth(net: Network) -> None:
                 mi = C.MODEL_INDEX[name]
                 truth[name] = {
                     "old_scanner_before": performance_table(
-                        net, mi, (c["scanner"] == old) & before
+                        net, mi, (c["scanner"] == old) & before, False
                     )["overall"],
-                    "new_scanner_after": performance_table(net, mi, (c["scanner"] == new) & after)[
-                        "overall"
-                    ],
+                    "new_scanner_after": performance_table(
+                        net, mi, (c["scanner"] == new) & after, False
+                    )["overall"],
                     "design_old": design_values(mi, 0, so.contrast, so.offset),
                     "design_new": design_values(mi, 0, sn.contrast, sn.offset),
                 }
         elif e.kind == "model_version_update":
             mi = C.MODEL_INDEX[e.models[0]]
             sel = c["model"] == mi
-            truth["before"] = performance_table(net, mi, before)["overall"]
-            truth["after"] = performance_table(net, mi, after)["overall"]
+            truth["before"] = performance_table(net, mi, before, False)["overall"]
+            truth["after"] = performance_table(net, mi, after, False)["overall"]
             truth["mean_score_before"] = (
                 float(np.mean(c["score"][sel & before])) if (sel & before).any() else None
             )

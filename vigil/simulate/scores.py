@@ -16,7 +16,6 @@ the exact pair probability over its (mean, slope) levels.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
@@ -54,54 +53,6 @@ def call_probability(
 ) -> np.ndarray:
     """P(AI calls positive) for each study given its latent parameters (not its noise)."""
     return ndtr(offset + contrast * separation * y - t)
-
-
-def pair_auc(
-    mean_pos: np.ndarray,
-    slope_pos: np.ndarray,
-    mean_neg: np.ndarray,
-    slope_neg: np.ndarray,
-    intercept_pos: np.ndarray,
-    intercept_neg: np.ndarray,
-) -> float | None:
-    """Exact AUC of the 0-1 score over all positive-negative pairs of the given studies.
-
-    On the logit scale a study's score is N(slope*mean + intercept, slope^2); studies come in few
-    distinct levels, so the pair probability is summed over unique levels with their counts.
-    """
-    if len(mean_pos) == 0 or len(mean_neg) == 0:
-        return None
-    lp = np.stack([slope_pos * mean_pos + intercept_pos, slope_pos], axis=1).round(9)
-    ln = np.stack([slope_neg * mean_neg + intercept_neg, slope_neg], axis=1).round(9)
-    up, cp = np.unique(lp, axis=0, return_counts=True)
-    un, cn = np.unique(ln, axis=0, return_counts=True)
-    diff = up[:, None, 0] - un[None, :, 0]
-    scale = np.sqrt(up[:, None, 1] ** 2 + un[None, :, 1] ** 2)
-    prob = ndtr(diff / scale)
-    return float((cp[:, None] * cn[None, :] * prob).sum() / (cp.sum() * cn.sum()))
-
-
-def true_performance(rows: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
-    """Expected Se, Sp, AUC and prevalence of one model over the studies in ``mask``.
-
-    ``rows`` holds per-study arrays y, p_call, mean (latent mean incl. finding), slope, intercept.
-    """
-    y = rows["y"][mask]
-    p = rows["p_call"][mask]
-    pos, neg = y == 1, y == 0
-    n_pos, n_neg = int(pos.sum()), int(neg.sum())
-    out: dict[str, Any] = {
-        "n": len(y),
-        "n_pos": n_pos,
-        "n_neg": n_neg,
-        "prevalence": round(n_pos / len(y), 6) if len(y) else None,
-        "sensitivity": round(float(p[pos].mean()), 6) if n_pos else None,
-        "specificity": round(float(1 - p[neg].mean()), 6) if n_neg else None,
-    }
-    m, s, b = rows["mean"][mask], rows["slope"][mask], rows["intercept"][mask]
-    auc = pair_auc(m[pos], s[pos], m[neg], s[neg], b[pos], b[neg])
-    out["auc"] = None if auc is None else round(auc, 6)
-    return out
 
 
 def acceptance_test(

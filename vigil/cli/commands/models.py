@@ -75,7 +75,9 @@ def list_cmd() -> None:
 
 
 @models_app.command("show")
-def show_cmd(name: str = typer.Argument(..., help="The model's name, as in `vigil models list`.")) -> None:
+def show_cmd(
+    name: str = typer.Argument(..., help="The model's name, as in `vigil models list`."),
+) -> None:
     """Show one model card and its version history."""
     from rich.table import Table
 

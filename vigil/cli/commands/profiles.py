@@ -20,12 +20,45 @@ profiles_app = typer.Typer(
 
 # what `check` reports per message kind, and where in the events it looks
 _WANTED = {
-    "order": ["site", "accession", "study_uid", "modality", "procedure", "patient_class",
-              "ordered_at", "patient", "age"],
-    "ai": ["site", "accession", "study_uid", "patient_class", "model", "score", "call",
-           "version", "scanner", "received_at", "patient", "age"],
-    "read": ["site", "accession", "patient_class", "finding", "label", "source", "evidence",
-             "status", "radiologist", "reported_at", "patient", "age"],
+    "order": [
+        "site",
+        "accession",
+        "study_uid",
+        "modality",
+        "procedure",
+        "patient_class",
+        "ordered_at",
+        "patient",
+        "age",
+    ],
+    "ai": [
+        "site",
+        "accession",
+        "study_uid",
+        "patient_class",
+        "model",
+        "score",
+        "call",
+        "version",
+        "scanner",
+        "received_at",
+        "patient",
+        "age",
+    ],
+    "read": [
+        "site",
+        "accession",
+        "patient_class",
+        "finding",
+        "label",
+        "source",
+        "evidence",
+        "status",
+        "radiologist",
+        "reported_at",
+        "patient",
+        "age",
+    ],
     "patient": ["patient", "sex", "age"],
 }
 
@@ -43,27 +76,50 @@ def _found(ev: object) -> tuple[str, dict[str, object]]:
         return "patient", {"patient": ev.surviving[:12] + "…", "merged": ev.prior[:12] + "…"}
     if isinstance(ev, PatientUpdate):
         p = ev.patient
-        return "patient", {"patient": (p.pseudonym or "")[:12] + "…" if p.pseudonym else None,
-                           "sex": p.sex, "age": p.age_at_study}
+        return "patient", {
+            "patient": (p.pseudonym or "")[:12] + "…" if p.pseudonym else None,
+            "sex": p.sex,
+            "age": p.age_at_study,
+        }
     s = ev.study  # type: ignore[attr-defined]
     p = ev.patient  # type: ignore[attr-defined]
     base = {
-        "site": s.site_code, "accession": s.accession, "study_uid": s.study_uid,
+        "site": s.site_code,
+        "accession": s.accession,
+        "study_uid": s.study_uid,
         "patient_class": s.patient_class,
-        "patient": (p.pseudonym[:12] + "…") if p.pseudonym else None, "age": p.age_at_study,
+        "patient": (p.pseudonym[:12] + "…") if p.pseudonym else None,
+        "age": p.age_at_study,
     }
     if isinstance(ev, OrderEvent):
-        return "order", {**base, "modality": s.modality,
-                         "procedure": s.procedure_code, "ordered_at": s.ordered_at}
+        return "order", {
+            **base,
+            "modality": s.modality,
+            "procedure": s.procedure_code,
+            "ordered_at": s.ordered_at,
+        }
     if isinstance(ev, AIResultEvent):
         scanner = " ".join(x for x in (s.scanner_manufacturer, s.scanner_model) if x) or None
-        return "ai", {**base, "model": ev.model_name, "score": ev.score, "call": ev.call,
-                      "version": ev.model_version, "scanner": scanner,
-                      "received_at": ev.received_at}
+        return "ai", {
+            **base,
+            "model": ev.model_name,
+            "score": ev.score,
+            "call": ev.call,
+            "version": ev.model_version,
+            "scanner": scanner,
+            "received_at": ev.received_at,
+        }
     assert isinstance(ev, ReadEvent)
-    return "read", {**base, "finding": ev.finding, "label": ev.label, "source": ev.label_source,
-                    "evidence": ev.evidence, "status": ev.report_status,
-                    "radiologist": ev.radiologist, "reported_at": ev.reported_at}
+    return "read", {
+        **base,
+        "finding": ev.finding,
+        "label": ev.label,
+        "source": ev.label_source,
+        "evidence": ev.evidence,
+        "status": ev.report_status,
+        "radiologist": ev.radiologist,
+        "reported_at": ev.reported_at,
+    }
 
 
 @profiles_app.command("list")
@@ -85,18 +141,22 @@ def list_cmd() -> None:
         kind = "AI: " + ", ".join(m.name for m in p.models) if p.has_ai else ""
         if p.has_report:
             kind += ("; " if kind else "") + "reports: " + ", ".join(f.finding for f in p.findings)
-        table.add_row(p.name, match, ", ".join(p.get("messages", "map")), kind or "-",
-                      str(p.path))
+        table.add_row(p.name, match, ", ".join(p.get("messages", "map")), kind or "-", str(p.path))
     console.print(table)
 
 
 @profiles_app.command("check")
 def check_cmd(
-    profile: str = typer.Argument(..., help="Profile name (see `vigil profiles list`) or a path "
-                                  "to a profile TOML file."),
-    files: list[Path] = typer.Argument(..., help="HL7 files from the sender (batches, several "
-                                       "messages per file, any line ends).", exists=True,
-                                       dir_okay=False, readable=True),
+    profile: str = typer.Argument(
+        ..., help="Profile name (see `vigil profiles list`) or a path to a profile TOML file."
+    ),
+    files: list[Path] = typer.Argument(
+        ...,
+        help="HL7 files from the sender (batches, several messages per file, any line ends).",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
 ) -> None:
     """Map sample messages with PROFILE and show, per message, what it finds and misses.
 
@@ -137,17 +197,25 @@ def check_cmd(
                 out = pipe.handle(raw)
             except MessageRejected as exc:
                 totals["rejected"] += 1
-                console.print(f"[bold red]✗ {where}[/] {exc.message_type or '?'} "
-                              f"{exc.control_id or ''}: [red]{exc.reason_code}[/] — {exc.reason}",
-                              highlight=False)
+                console.print(
+                    f"[bold red]✗ {where}[/] {exc.message_type or '?'} "
+                    f"{exc.control_id or ''}: [red]{exc.reason_code}[/] — {exc.reason}",
+                    highlight=False,
+                )
                 continue
             totals[out.outcome] += 1
             if out.outcome == "ignored":
-                console.print(f"[yellow]- {where}[/] {out.message_type} {out.control_id}: "
-                              f"ignored — {out.note}", highlight=False)
+                console.print(
+                    f"[yellow]- {where}[/] {out.message_type} {out.control_id}: "
+                    f"ignored — {out.note}",
+                    highlight=False,
+                )
                 continue
-            console.print(f"[green]✓ {where}[/] {out.message_type} {out.control_id}: "
-                          f"{len(out.events)} event(s)", highlight=False)
+            console.print(
+                f"[green]✓ {where}[/] {out.message_type} {out.control_id}: "
+                f"{len(out.events)} event(s)",
+                highlight=False,
+            )
             for ev in out.events:
                 kind, found = _found(ev)
                 shown = [f"{k}={found[k]}" for k in found if found[k] not in (None, "")]
@@ -160,9 +228,16 @@ def check_cmd(
     console.print(
         f"profile {prof.name}: {totals['mapped']} mapped, {totals['ignored']} ignored, "
         f"{totals['rejected']} rejected"
-        + (("; most often missing: " + ", ".join(
-            f"{k} ({n})" for k, n in sorted(missing_count.items(), key=lambda x: -x[1])))
-           if missing_count else ""),
+        + (
+            (
+                "; most often missing: "
+                + ", ".join(
+                    f"{k} ({n})" for k, n in sorted(missing_count.items(), key=lambda x: -x[1])
+                )
+            )
+            if missing_count
+            else ""
+        ),
         highlight=False,
     )
     if totals["rejected"]:

@@ -100,7 +100,11 @@ def rescore_cmd(
     console.print(
         f"run {s.run_id} on {s.device}: {s.n_selected} sampled, {s.n_skipped} already scored, "
         f"{s.n_scored} scored, {s.n_errors} errors"
-        + (f" ({', '.join(f'{k} {v}' for k, v in s.errors_by_code.items())})" if s.errors_by_code else "")
+        + (
+            f" ({', '.join(f'{k} {v}' for k, v in s.errors_by_code.items())})"
+            if s.errors_by_code
+            else ""
+        )
     )
     if s.mean_abs_diff is not None:
         verdict = "[green]within tolerance[/]" if s.within_tolerance else "[red]DISAGREES[/]"
@@ -118,5 +122,3 @@ def rescore_cmd(
 
 def register(app: typer.Typer) -> None:
     app.command("rescore")(rescore_cmd)
-
-
