@@ -168,7 +168,7 @@ def evidently_baseline(frame, infos) -> tuple[float, int]:
     return elapsed, comparisons
 
 
-def loader_bench(n: int, tmp: Path) -> str:
+def loader_bench(n: int, tmp: Path, url: str | None = None) -> str:
     """Time load_case_frame over a SQLite store of ``n`` studies, against the ORM way (one
     Study + AIResult + FinalRead object per row, then a DataFrame) on the same store."""
     from datetime import date
@@ -182,7 +182,19 @@ def loader_bench(n: int, tmp: Path) -> str:
     from vigil.store.db import make_engine, upgrade
     from vigil.store.tables import AIResult, FinalRead, Study
 
-    engine = make_engine(f"sqlite:///{tmp / f'loader-{n}.sqlite'}")
+    schema = None
+    if url:  # PostgreSQL: a scratch schema, dropped afterwards
+        import uuid
+
+        from sqlalchemy import create_engine, text
+
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine = make_engine(f"{url}?options=-csearch_path%3D{schema}")
+    else:
+        engine = make_engine(f"sqlite:///{tmp / f'loader-{n}.sqlite'}")
     upgrade(engine)
     t0 = time.perf_counter()
     frame = synthetic_frame(n, seed=1)
@@ -217,8 +229,13 @@ def loader_bench(n: int, tmp: Path) -> str:
     orm_s = time.perf_counter() - t0
     assert len(loaded) == len(orm) == n
     engine.dispose()
+    if schema:
+        with admin.connect() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
     return (
-        f"loader {n:,} studies on SQLite: load_case_frame {ours:.2f} s (all 29 columns) | "
+        f"loader {n:,} studies on {engine.dialect.name}: load_case_frame {ours:.2f} s "
+        f"(all 29 columns) | "
         f"baseline ORM objects -> DataFrame {orm_s:.2f} s (5 columns)  (seeding {seed_s:.0f} s)"
     )
 
@@ -292,6 +309,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-evidently", action="store_true", help="skip the Evidently baseline")
     ap.add_argument("--loader", type=int, default=0, help="also time the loader on N studies")
+    ap.add_argument("--loader-url", default=None, help="PostgreSQL URL for --loader (else SQLite)")
     args = ap.parse_args()
     if args.child:
         _child(*args.child)
@@ -303,7 +321,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.loader:
-            print(loader_bench(args.loader, tmp), flush=True)
+            print(loader_bench(args.loader, tmp, args.loader_url), flush=True)
         for n in args.sizes:
             t0 = time.perf_counter()
             truth, infos, _ = simulated_network(n, seed=args.seed, stable=True)

@@ -238,7 +238,9 @@ def ingest_files(
     else:
         import multiprocessing
 
-        ctx = multiprocessing.get_context("forkserver")
+        # fork: workers start at once and share the loaded profiles; the parent holds no
+        # threads or open transactions at this point.
+        ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(
             workers, mp_context=ctx, initializer=_init_worker, initargs=(settings_kwargs(settings),)
         ) as pool:

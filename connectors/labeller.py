@@ -10,6 +10,7 @@ negation cues, because "cannot exclude" contains a negation but means uncertain.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import tomllib
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from connectors.errors import ProfileError
-
 
 _MISS = object()
 # where a clause ends: after . ; ! ? followed by white space, at a line break, or in "a.B"
@@ -100,7 +100,7 @@ class Labeller:
     def clauses(text: str) -> list[str]:
         """The text cut at sentence ends (. ; ! ? before a space), line breaks and 'a.B'."""
         cuts = [0, *(m.end() for m in _CLAUSE_END.finditer(text)), len(text)]
-        parts = (text[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False))
+        parts = (text[a:b].strip() for a, b in itertools.pairwise(cuts))
         return [p for p in parts if p]
 
     # -- labelling --------------------------------------------------------------------------------

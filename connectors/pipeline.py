@@ -42,6 +42,8 @@ class Pipeline:
     def _mapper_for(self, application: str, facility: str) -> Mapper | None:
         key = (application, facility)
         if key not in self._route:
+            if len(self._route) > 10_000:  # garbage MSH-3/MSH-4 values must not grow it forever
+                self._route.clear()
             prof = select_profile(self.profiles, application, facility)
             self._route[key] = self._mappers[prof.name] if prof is not None else None
         return self._route[key]

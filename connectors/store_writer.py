@@ -255,6 +255,11 @@ class StoreWriter:
         self._site_insert = ins(T_SITE).on_conflict_do_nothing(index_elements=["code"])
         self._model_insert = ins(T_MODEL).on_conflict_do_nothing(index_elements=["name"])
         self._ledger_insert = T_LEDGER.insert()
+        self._ledger_claim = (
+            ins(T_LEDGER)
+            .on_conflict_do_nothing(index_elements=["sender", "control_id"])
+            .returning(T_LEDGER.c.sender, T_LEDGER.c.control_id)
+        )
         self._read_insert = T_READ.insert()
         self._dead_insert = T_DEAD.insert()
 
@@ -320,6 +325,21 @@ class StoreWriter:
         for i, it in enumerate(items):
             first.setdefault(item_key(it), i)
         rows = {key: self._ledger_row(key, items[i], now) for key, i in first.items()}
+        if self.dialect == "postgresql":
+            # INSERT .. ON CONFLICT DO NOTHING RETURNING says which keys are new, without an
+            # error (an error inside psycopg's pipeline mode is costly and noisy).
+            got = conn.execute(self._ledger_claim, list(rows.values())).all()
+            new = {(s, c) for s, c in got}
+            if len(new) == len(rows):
+                for key, i in first.items():
+                    outcomes[i] = rows[key]["outcome"]
+                return sorted(first.values())
+            claimed = [i for key, i in first.items() if (key[0][:200], key[1][:200]) in new]
+            for i in claimed:
+                outcomes[i] = rows[item_key(items[i])]["outcome"]
+            rest = {k: i for k, i in first.items() if (k[0][:200], k[1][:200]) not in new}
+            fresh = self._claim_slow(conn, items, outcomes, rest, rows, now)
+            return sorted(claimed + fresh)
         try:
             with conn.begin_nested():
                 self._executemany(conn, self._ledger_insert, list(rows.values()))

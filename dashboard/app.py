@@ -16,13 +16,36 @@ import streamlit as st  # noqa: E402
 
 from dashboard import auth  # noqa: E402
 from dashboard.nav import pages_for  # noqa: E402
+from vigil.errors import VigilError  # noqa: E402
 
 st.set_page_config(page_title="Vigil", page_icon=":material/monitor_heart:", layout="wide")
 
-ident = auth.current_identity()
-if ident is None:
-    st.navigation([st.Page(auth.login_form, title="Sign in", url_path="login")]).run()
-    st.stop()
 
-auth.sidebar_identity(ident)
-st.navigation(pages_for(ident), expanded=True).run()
+@st.cache_resource(show_spinner=False)
+def _warm_up_started(db_url: str, version: object) -> bool:
+    """Compute the aggregates in the background once per process and data version."""
+    import threading
+
+    from dashboard import data
+
+    threading.Thread(target=data.warm_up, name="vigil-warm-up", daemon=True).start()
+    return True
+
+
+def _main() -> None:
+    from dashboard import data
+
+    if data.WARM_UP_IN_BACKGROUND:
+        _warm_up_started(data.url(), data.data_version())
+    ident = auth.current_identity()
+    if ident is None:
+        st.navigation([st.Page(auth.login_form, title="Sign in", url_path="login")]).run()
+        st.stop()
+    auth.sidebar_identity(ident)
+    st.navigation(pages_for(ident), expanded=True).run()
+
+
+try:
+    _main()
+except VigilError as exc:  # one friendly line (e.g. the database cannot be reached)
+    st.error(str(exc))

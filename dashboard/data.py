@@ -113,7 +113,7 @@ def model_results(results: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 # --- the case frame -----------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner="Loading cases…", max_entries=2)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def _frame(db_url: str, key: tuple[int, int]) -> pd.DataFrame:
     from vigil.caseframe import load_case_frame
 
@@ -939,13 +939,13 @@ def _distribution(
     reference: tuple[str, ...],
     window: str,
 ) -> pd.DataFrame:
-    from monitors.drift import month_windows
-
     frame = case_frame()
-    df = frame[frame["model"] == model]
+    rows, all_months = _model_rows(db_url, key)[model]
+    df = frame.iloc[rows]
+    months = all_months
     if scope.startswith("site="):
-        df = df[df["site"].astype("string") == scope.removeprefix("site=")]
-    months = month_windows(df["exam_at"])
+        keep = (df["site"].astype("string") == scope.removeprefix("site=")).fillna(False)
+        df, months = df[keep.to_numpy()], months[keep.to_numpy()]
     ref = df.loc[months.isin(list(reference)).fillna(False).to_numpy(), column]
     cur = df.loc[(months == window).fillna(False).to_numpy(), column]
     if pd.api.types.is_numeric_dtype(df[column]) and not isinstance(
@@ -975,6 +975,22 @@ def _distribution(
             "cur_n": cc.to_numpy(),
         }
     )
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _model_rows(db_url: str, key: tuple[int, int]) -> dict[str, tuple[Any, pd.Series]]:
+    """Per model: its row positions in the frame and each row's month (computed once)."""
+    import numpy as np
+
+    from monitors.drift import month_windows
+
+    frame = case_frame()
+    out = {}
+    for model in frame["model"].cat.categories:
+        rows = np.flatnonzero((frame["model"] == model).to_numpy())
+        months = month_windows(frame["exam_at"].iloc[rows]).reset_index(drop=True)
+        out[str(model)] = (rows, months)
+    return out
 
 
 def distribution(
@@ -1028,3 +1044,34 @@ def discordant_export(model: str) -> pd.DataFrame:
     disagree = df["ai_call"].astype(bool).to_numpy() != df["label"].astype(bool).to_numpy()
     adj = (df["label_source"].astype("string") == "adjudication").fillna(False).to_numpy()
     return df[disagree | adj]
+
+
+# --- warm-up ------------------------------------------------------------------------------
+
+# Tests that swap databases between runs in one process turn this off (a thread still warming
+# the previous test's store would read the next test's settings).
+WARM_UP_IN_BACKGROUND = True
+
+
+def warm_up() -> float:
+    """Load the frame and compute every default aggregate once per process and data version,
+    so that no person waits for them (the app starts this in a background thread)."""
+    import time
+
+    t0 = time.perf_counter()
+    case_frame()
+    v = data_version()
+    _model_rows(url(), v.frame_key)
+    for m in model_names():
+        for freq in ("M", "W"):
+            performance_trend(m, freq)
+        performance_by_site(m)
+        threshold_table(m)
+        discordant_cases(m, adjudicated=False)
+        discordant_cases(m, adjudicated=True)
+        measured_roi_figures(m)
+    measured_roi_figures(None)
+    turnaround_table("turnaround_min")
+    turnaround_table("read_min")
+    read_time_coverage()
+    return time.perf_counter() - t0

@@ -31,11 +31,15 @@ from scipy import optimize
 from scipy import stats as sps
 
 from monitors.results import ChartParameters, ChartPoint, ControlChart, Status
+from monitors.stats import MonitorInputError
 
 __all__ = [
     "DEFAULT_ARL0",
+    "DEFAULT_CASE_ARL0",
     "MIN_N_CHART",
     "anscombe_z",
+    "bernoulli_arl",
+    "bernoulli_cusum",
     "control_chart",
     "cusum_arl",
     "cusum_h",
@@ -44,6 +48,7 @@ __all__ = [
 ]
 
 DEFAULT_ARL0 = 500.0
+DEFAULT_CASE_ARL0 = 5000.0  # per-case chart: cases between false alarms
 MIN_N_CHART = 30
 SIEGMUND = "Siegmund (1985) approximation"
 MARKOV = "Brook-Evans Markov chain (Lucas & Saccucci 1990), 201 states"
@@ -181,18 +186,18 @@ def control_chart(
     x = np.asarray(successes, dtype="int64")
     nn = np.asarray(n, dtype="int64")
     if x.shape != nn.shape:
-        raise ValueError("successes and n differ in length")
+        raise MonitorInputError("successes and n differ in length")
     if (x < 0).any() or (x > nn).any():
-        raise ValueError("successes must lie in [0, n]")
+        raise MonitorInputError("successes must lie in [0, n]")
     if kind not in ("cusum", "ewma"):
-        raise ValueError(f"kind must be 'cusum' or 'ewma', not {kind!r}")
+        raise MonitorInputError(f"kind must be 'cusum' or 'ewma', not {kind!r}")
     if direction not in ("lower", "upper", "two-sided"):
-        raise ValueError(f"direction must be lower, upper or two-sided, not {direction!r}")
+        raise MonitorInputError(f"direction must be lower, upper or two-sided, not {direction!r}")
     if not (arl0 > 1 and shift_sd > 0 and 0 < lam <= 1):
-        raise ValueError("need arl0 > 1, shift_sd > 0 and 0 < lam <= 1")
+        raise MonitorInputError("need arl0 > 1, shift_sd > 0 and 0 < lam <= 1")
     labels = list(periods) if periods is not None else [str(i) for i in range(len(x))]
     if len(labels) != len(x):
-        raise ValueError("periods and counts differ in length")
+        raise MonitorInputError("periods and counts differ in length")
 
     p0, source = _target(x, nn, target, reference_periods, labels)
     if target_source:
@@ -316,6 +321,113 @@ def control_chart(
         pts,
         alarms,
         alarms[0] if alarms else None,
-        Status.OK if ok else Status.INSUFFICIENT_DATA,
+        Status.OK if ok else (Status.INSUFFICIENT_DATA if pts else Status.UNDEFINED),
+        desc,
+    )
+
+
+# --- per-case Bernoulli CUSUM ----------------------------------------------------------------
+
+BERNOULLI = "exact Markov chain of the integer-step chart (Reynolds & Stoumbos 1999)"
+
+
+def bernoulli_arl(p: float, miss_step: int, h: int) -> float:
+    """ARL (in cases) of the integer lower Bernoulli CUSUM: S = max(0, S - 1) on a success
+    (probability ``p``), S + miss_step on a failure, alarm when S >= h. Exact: states 0..h-1
+    of a banded Markov chain, solved with scipy's banded LAPACK solver."""
+    from scipy.linalg import solve_banded
+
+    b = int(miss_step)
+    ab = np.zeros((b + 2, h))  # (I - Q) in banded form: row b + i - j holds A[i, j]
+    ab[b, :] = 1.0
+    ab[b, 0] -= p  # a success at 0 stays at 0
+    ab[b + 1, : h - 1] = -p  # success: s -> s - 1
+    if b < h:
+        ab[0, b:] = -(1.0 - p)  # failure: s -> s + b (absorbed when >= h)
+    x = solve_banded((1, b), ab, np.ones(h))
+    return float(x[0])
+
+
+def bernoulli_cusum(
+    outcomes: Sequence[int] | np.ndarray,
+    *,
+    p0: float,
+    drop: float = 0.05,
+    arl0: float = DEFAULT_CASE_ARL0,
+    labels: Sequence[str] | None = None,
+    metric: str = "sensitivity",
+    target_source: str = "given",
+) -> ControlChart:
+    """A per-case chart for low-volume models: one point per case in time order, outcome 1 =
+    success (e.g. a positive case the AI flagged), 0 = failure. It is the log-likelihood-ratio
+    CUSUM for a decline from ``p0`` to ``p1 = p0 - drop``: a success adds log(p1/p0) < 0, a
+    failure log((1-p1)/(1-p0)) > 0. The weights are scaled so a success is -1 and a failure
+    +round(ratio) (integer steps), which makes the in-control ARL exactly computable; the
+    decision interval is the smallest one whose ARL (in cases) reaches ``arl0``."""
+    y = np.asarray(outcomes, dtype="int64")
+    if not np.isin(y, (0, 1)).all():
+        raise MonitorInputError("outcomes must be 0/1")
+    p1 = p0 - drop
+    if not (0.0 < p1 < p0 < 1.0) or arl0 <= 1:
+        raise MonitorInputError("need 0 < p0 - drop < p0 < 1 and arl0 > 1")
+    unit = -math.log(p1 / p0)
+    step = max(1, round(math.log((1 - p1) / (1 - p0)) / unit))
+    hi = step + 1
+    while bernoulli_arl(p0, step, hi) < arl0:
+        hi *= 2
+    lo = max(1, hi // 2)
+    while lo < hi:  # smallest h with ARL0 >= arl0 (ARL grows with h)
+        mid = (lo + hi) // 2
+        if bernoulli_arl(p0, step, mid) >= arl0:
+            hi = mid
+        else:
+            lo = mid + 1
+    h = hi
+    arl_in = bernoulli_arl(p0, step, h)
+    arl1 = bernoulli_arl(p1, step, h)
+    params = ChartParameters(
+        "bernoulli-cusum",
+        "lower",
+        arl_in,
+        drop,
+        None,
+        h * unit,
+        None,
+        None,
+        arl1,
+        BERNOULLI,
+        f"per case: +{step} per failure, -1 per success (log-likelihood ratio / {unit:.4g})",
+    )
+    names = list(labels) if labels is not None else [str(i) for i in range(len(y))]
+    if len(names) != len(y):
+        raise MonitorInputError("labels and outcomes differ in length")
+    pts: list[ChartPoint] = []
+    alarms: list[str] = []
+    st = 0
+    for lab, yi in zip(names, y.tolist(), strict=True):
+        st = max(0, st - 1) if yi else st + step
+        alarm = st >= h
+        pts.append(
+            ChartPoint(lab, 1, yi, float(yi), None, st * unit, None, h * unit, alarm, Status.OK)
+        )
+        if alarm:
+            alarms.append(lab)
+            st = 0
+    desc = (
+        f"Per-case Bernoulli CUSUM on {metric}, p0 = {p0:.4g} ({target_source}), designed for "
+        f"a drop to {p1:.4g}: +{step} per failure, -1 per success, alarm at {h}, chosen as "
+        f"the smallest limit with an in-control ARL of at least {arl0:g} cases "
+        f"(exact: {arl_in:.0f}) by an {BERNOULLI}; expected delay after the drop "
+        f"{arl1:.0f} cases. Restarts at 0 after an alarm."
+    )
+    return ControlChart(
+        metric,
+        p0,
+        target_source,
+        params,
+        pts,
+        alarms,
+        alarms[0] if alarms else None,
+        Status.OK if pts else Status.UNDEFINED,
         desc,
     )

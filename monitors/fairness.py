@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from monitors.frame import SUBGROUP_ATTRIBUTES
-from monitors.performance import MIN_N, MIN_NEG, MIN_POS, ModelCases, _counts, model_cases
+from monitors.performance import MIN_N, MIN_NEG, MIN_POS, ModelCases, group_counts, model_cases
 from monitors.results import (
     Estimate,
     FairnessScan,
@@ -36,6 +36,7 @@ from monitors.results import (
     SubgroupTable,
 )
 from monitors.stats import (
+    MonitorInputError,
     benjamini_hochberg,
     estimate_from_auc,
     independent_auc_test,
@@ -274,7 +275,7 @@ def _raw_rows(
     alpha: float,
 ) -> list[_Pending]:
     g_n = len(labels)
-    cnt = _counts(mc, codes, g_n)
+    cnt = group_counts(mc, codes, g_n)
     cnt["flag_lab"] = cnt["tp"] + cnt["fp"]
     cnt["unflag_lab"] = cnt["tn"] + cnt["fn"]
     tot = {k: int(v.sum()) for k, v in cnt.items()}
@@ -400,7 +401,7 @@ def _check_metrics(metrics: Iterable[str]) -> list[str]:
     ms = list(metrics)
     bad = [m for m in ms if m not in FAIRNESS_METRICS]
     if bad:
-        raise ValueError(f"unknown fairness metric(s) {bad}; choose from {FAIRNESS_METRICS}")
+        raise MonitorInputError(f"unknown fairness metric(s) {bad}; choose from {FAIRNESS_METRICS}")
     return ms
 
 
@@ -429,7 +430,7 @@ def subgroup_table(
     ms = _check_metrics(metrics)
     mc = model_cases(frame, model=model, finding=finding)
     if attribute not in mc.columns:
-        raise ValueError(f"case frame has no column {attribute!r}")
+        raise MonitorInputError(f"case frame has no column {attribute!r}")
     codes, labels = group_codes(mc.column(attribute))
     ctx = _auc_context(mc) if "auc" in ms else None
     kw = {"ctx": ctx, "min_n": min_n, "min_pos": min_pos, "min_neg": min_neg, "alpha": alpha}
@@ -464,7 +465,7 @@ def fairness_scan(
         if a not in mc.columns
     ]
     if missing:
-        raise ValueError(f"case frame has no column(s) {missing}")
+        raise MonitorInputError(f"case frame has no column(s) {missing}")
     parts: list[tuple[str, list[str], list[_Pending]]] = []
     ctx = _auc_context(mc) if "auc" in ms else None  # one sort, shared by every attribute
     kw = {"ctx": ctx, "min_n": min_n, "min_pos": min_pos, "min_neg": min_neg, "alpha": alpha}

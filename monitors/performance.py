@@ -26,6 +26,7 @@ from monitors.results import (
     to_jsonable,
 )
 from monitors.stats import (
+    MonitorInputError,
     auc_vs_reference,
     delong_auc,
     estimate_from_auc,
@@ -45,6 +46,7 @@ __all__ = [
     "PROPORTION_METRICS",
     "Baseline",
     "ModelCases",
+    "group_counts",
     "model_cases",
     "performance_summary",
     "performance_trend",
@@ -138,7 +140,7 @@ def model_cases(frame: pd.DataFrame, *, model: str, finding: str | None = None) 
 # --- counting ------------------------------------------------------------------------------
 
 
-def _counts(mc: ModelCases, codes: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+def group_counts(mc: ModelCases, codes: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
     """Per-group confusion counts from ONE bincount over (group, label, call, final read)
     cells; rows with code < 0 are left out."""
     keep = codes >= 0
@@ -202,7 +204,7 @@ def _auc_inputs(mc: ModelCases) -> np.ndarray:
 
 
 def _compare_proportion(
-    metric: str, est: Estimate, base: float, base_n: int | None, alpha: float
+    metric: str, est: Estimate, base: float, base_n: int | None, alpha: float, note: str = ""
 ) -> Comparison:
     if est.status is not Status.OK or est.numerator is None:
         return Comparison(
@@ -225,7 +227,7 @@ def _compare_proportion(
     if base_n:
         bx = round(base * base_n)
         t = two_proportion_test(x, n, bx, base_n, alpha=alpha)
-        d, lo, hi, p, method = t.difference, t.ci_low, t.ci_high, t.p_value, t.method
+        d, lo, hi, p, method = t.difference, t.ci_low, t.ci_high, t.p_value, t.method + note
     else:  # the baseline as a fixed number: exact binomial test, CI from the Wilson interval
         d = x / n - base
         wl, wh = wilson(x, n, alpha=alpha)
@@ -250,36 +252,50 @@ def _compare_proportion(
     )
 
 
+def _baseline_sizes(
+    baseline: Baseline, metrics: dict[str, Estimate]
+) -> tuple[dict[str, int | None], str]:
+    """The baseline's denominators per metric. Given class sizes are used as they are. With
+    only the total ``n`` they are estimated as n x the production share (prevalence, flag rate
+    among labelled cases): acceptance sets are often enriched with positives, so this tends to
+    UNDER-state the baseline's positives and makes the test more cautious, not less."""
+    if baseline.n_positive and baseline.n_negative:
+        pos, neg = int(baseline.n_positive), int(baseline.n_negative)
+        return {"sensitivity": pos, "specificity": neg, "ppv": None}, ""
+    n = int(baseline.n or 0)
+    n_pos, n_neg = metrics["sensitivity"].n, metrics["specificity"].n
+    if n < 2 or n_pos == 0 or n_neg == 0:
+        return {"sensitivity": None, "specificity": None, "ppv": None}, ""
+    pos = min(max(1, round(n * n_pos / (n_pos + n_neg))), n - 1)
+    flagged = round(n * metrics["ppv"].n / (n_pos + n_neg)) or None
+    note = " (baseline class sizes estimated as n x production prevalence)"
+    return {"sensitivity": pos, "specificity": n - pos, "ppv": flagged}, note
+
+
 def _vs_baseline(
     metrics: dict[str, Estimate], auc_var: float | None, baseline: Baseline, alpha: float
 ) -> list[Comparison]:
     out: list[Comparison] = []
-    sizes = {
-        "sensitivity": baseline.n_positive,
-        "specificity": baseline.n_negative,
-        "ppv": None,
-    }
+    sizes, note = _baseline_sizes(baseline, metrics)
     for m in ("sensitivity", "specificity", "ppv"):
         b = getattr(baseline, m)
         if b is not None:
-            out.append(_compare_proportion(m, metrics[m], float(b), sizes[m], alpha))
+            out.append(_compare_proportion(m, metrics[m], float(b), sizes[m], alpha, note))
     if baseline.auc is not None:
         est = metrics["auc"]
         b = float(baseline.auc)
-        base_n = (
-            (baseline.n_positive or 0) + (baseline.n_negative or 0)
-            if baseline.n_positive and baseline.n_negative
-            else None
-        )
+        n_pos, n_neg = sizes["sensitivity"], sizes["specificity"]
+        base_n = n_pos + n_neg if n_pos and n_neg else None
         if est.status is Status.OK and est.value is not None and auc_var is not None:
             d, lo, hi, p, method = auc_vs_reference(
                 est.value,
                 auc_var,
                 b,
-                ref_n_pos=baseline.n_positive,
-                ref_n_neg=baseline.n_negative,
+                ref_n_pos=n_pos,
+                ref_n_neg=n_neg,
                 alpha=alpha,
             )
+            method += note if base_n else ""
             out.append(
                 Comparison(
                     "auc",
@@ -324,7 +340,7 @@ def _paired_vs_rescored(mc: ModelCases, rescored: pd.DataFrame, alpha: float) ->
     """Paired DeLong of production vs re-scored scores on the labelled cases that have both."""
     need = {"study_id", "rescore_score"}
     if missing := need - set(rescored.columns):
-        raise ValueError(f"rescored frame lacks columns: {', '.join(sorted(missing))}")
+        raise MonitorInputError(f"rescored frame lacks columns: {', '.join(sorted(missing))}")
     ok = _auc_inputs(mc)
     left = pd.DataFrame(
         {"study_id": mc.column("study_id").to_numpy()[ok], "y": mc.y[ok], "a": mc.score[ok]}
@@ -360,7 +376,7 @@ def performance_summary(
     mc = model_cases(frame, model=model, finding=finding)
     n = len(mc.y)
     codes = np.zeros(n, dtype="int64")
-    cnt = _counts(mc, codes, 1)
+    cnt = group_counts(mc, codes, 1)
     metrics = _estimates(cnt, 0, min_n=min_n, alpha=alpha)
     ok = _auc_inputs(mc)
     y_auc, s_auc = mc.y[ok] == 1, mc.score[ok]
@@ -427,7 +443,7 @@ def _period_codes(
         days = (t - pd.Timestamp("1970-01-05", tz="UTC")).dt.days
         raw = (days // 7).to_numpy(dtype="float64", na_value=np.nan)
     else:
-        raise ValueError(f"freq must be 'W' or 'M', not {freq!r}")
+        raise MonitorInputError(f"freq must be 'W' or 'M', not {freq!r}")
     lo = int(np.nanmin(raw))
     hi = int(np.nanmax(raw))
     codes = np.where(valid, np.nan_to_num(raw, nan=lo) - lo, -1).astype("int64")
@@ -493,7 +509,7 @@ def performance_trend(
     n_p = len(labels)
     if n_p == 0:
         return []
-    cnt = _counts(mc, codes, n_p)
+    cnt = group_counts(mc, codes, n_p)
     ok = _auc_inputs(mc) & (codes >= 0)
     y_auc, s_auc, c_auc = mc.y[ok] == 1, mc.score[ok], codes[ok]
     out: list[PeriodPerformance] = []
@@ -534,7 +550,7 @@ def performance_trend(
         return out
     k = int(rolling)
     if k < 1:
-        raise ValueError("rolling must be a positive number of periods")
+        raise MonitorInputError("rolling must be a positive number of periods")
     csum = {key: np.concatenate([[0], np.cumsum(v)]) for key, v in cnt.items()}
     by_score = np.argsort(s_auc, kind="mergesort")  # sort once; each window is a subset
     ss, yy, cs = s_auc[by_score], y_auc[by_score], c_auc[by_score]

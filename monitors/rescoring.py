@@ -25,7 +25,7 @@ from scipy import stats as sps
 
 from monitors.performance import MIN_N
 from monitors.results import Estimate, PairedAUC, RescoringAgreement, Status
-from monitors.stats import paired_delong, proportion, wilson
+from monitors.stats import MonitorInputError, paired_delong, proportion, wilson
 
 __all__ = ["DEFAULT_TOLERANCE", "MAX_SHARE_BEYOND", "mean_estimate", "rescoring_agreement"]
 
@@ -60,9 +60,9 @@ def rescoring_agreement(
     """Agreement of production vs re-run scores over the cases of ``df`` (one model)."""
     need = {"production_score", "rescore_score"}
     if missing := need - set(df.columns):
-        raise ValueError(f"re-scoring frame lacks columns: {', '.join(sorted(missing))}")
+        raise MonitorInputError(f"re-scoring frame lacks columns: {', '.join(sorted(missing))}")
     if tolerance < 0:
-        raise ValueError("tolerance must be >= 0")
+        raise MonitorInputError("tolerance must be >= 0")
     d = df
     if "error" in d.columns:
         d = d[d["error"].isna()]

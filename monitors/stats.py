@@ -25,25 +25,35 @@ import numpy as np
 from scipy import stats as sps
 
 from monitors.results import Estimate, PairedAUC, Status, to_jsonable
+from vigil.errors import InvalidInputError
 
 __all__ = [
     "DeLongAUC",
+    "MonitorInputError",
     "ProportionTest",
     "auc_estimate",
     "auc_vs_reference",
     "benjamini_hochberg",
     "delong_auc",
+    "estimate_from_auc",
     "grouped_delong",
+    "hanley_mcneil_variance",
     "independent_auc_test",
     "newcombe_diff_ci",
     "paired_delong",
     "proportion",
     "rate_per_study",
+    "sorted_auc_var",
     "two_proportion_test",
     "wilson",
     "wilson_arrays",
     "z_crit",
 ]
+
+
+class MonitorInputError(InvalidInputError, ValueError):
+    """A monitor was given data or options it cannot use (the message says which). Also a
+    ValueError, so plain Python callers can catch it as one."""
 
 
 @lru_cache(maxsize=64)
@@ -80,9 +90,9 @@ def wilson_arrays(
 def wilson(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval for successes/n. Raises ValueError when n <= 0 or k outside [0, n]."""
     if n <= 0:
-        raise ValueError("wilson interval needs n > 0")
+        raise MonitorInputError("wilson interval needs n > 0")
     if not 0 <= successes <= n:
-        raise ValueError(f"successes {successes} outside [0, {n}]")
+        raise MonitorInputError(f"successes {successes} outside [0, {n}]")
     low, high = wilson_arrays(np.array([successes]), np.array([n]), alpha)
     return float(low[0]), float(high[0])
 
@@ -162,7 +172,7 @@ def two_proportion_test(
     ``exact_below`` (where the normal approximation is poor). Both n must be > 0.
     """
     if n1 <= 0 or n2 <= 0:
-        raise ValueError("two_proportion_test needs n1 > 0 and n2 > 0")
+        raise MonitorInputError("two_proportion_test needs n1 > 0 and n2 > 0")
     d = x1 / n1 - x2 / n2
     low, high = newcombe_diff_ci(x1, n1, x2, n2, alpha=alpha)
     tot_s, tot = x1 + x2, n1 + n2
@@ -226,14 +236,14 @@ def _as_arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels)
     s = np.asarray(scores, dtype="float64")
     if y.shape != s.shape:
-        raise ValueError("labels and scores differ in length")
+        raise MonitorInputError("labels and scores differ in length")
     if y.dtype != bool:
         y = y.astype("float64")
         if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
-            raise ValueError("labels must be 0/1 without missing values")
+            raise MonitorInputError("labels must be 0/1 without missing values")
         y = y == 1.0
     if np.isnan(s).any():
-        raise ValueError("scores must not be missing")
+        raise MonitorInputError("scores must not be missing")
     return y, s
 
 
@@ -263,15 +273,6 @@ def _placements(y: np.ndarray, s: np.ndarray) -> _Placements:
     return _Placements(v10=val[y], v01=val[~y])
 
 
-def _auc_var(pl: _Placements) -> tuple[float, float | None]:
-    m, n = len(pl.v10), len(pl.v01)
-    auc = float(pl.v10.mean())
-    if m < 2 or n < 2:
-        return auc, None
-    var = float(pl.v10.var(ddof=1) / m + pl.v01.var(ddof=1) / n)
-    return auc, var
-
-
 def _ci(value: float, var: float | None, alpha: float) -> tuple[float | None, float | None]:
     if var is None or not math.isfinite(var):
         return None, None
@@ -285,7 +286,7 @@ def delong_auc(labels, scores, *, alpha: float = 0.05) -> DeLongAUC:
     n_pos = int(y.sum())
     n_neg = len(y) - n_pos
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUC needs at least one positive and one negative case")
+        raise MonitorInputError("AUC needs at least one positive and one negative case")
     order = np.argsort(s, kind="mergesort")
     auc, var = sorted_auc_var(s[order], y[order])
     return DeLongAUC(auc, var, _ci(auc, var, alpha), n_pos, n_neg)
@@ -352,7 +353,7 @@ def paired_delong(labels, scores_a, scores_b, *, alpha: float = 0.05) -> PairedA
     y, sa = _as_arrays(labels, scores_a)
     _, sb = _as_arrays(labels, scores_b)
     if sa.shape != sb.shape:
-        raise ValueError("scores_a and scores_b differ in length")
+        raise MonitorInputError("scores_a and scores_b differ in length")
     n_pos = int(y.sum())
     n_neg = len(y) - n_pos
     if n_pos < 2 or n_neg < 2:

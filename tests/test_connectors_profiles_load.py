@@ -162,3 +162,16 @@ def test_profiles_dir_adds_and_overrides(tmp_path: Path) -> None:
     assert by_name["radis"].get("site", "timezone") == "Europe/London"
     with pytest.raises(ProfileError):
         load_profiles(tmp_path / "missing")
+
+
+def test_readme_lists_every_reason_code() -> None:
+    from connectors.ack import ERROR_BY_REASON
+    from connectors.errors import REASON_CODES
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- section:connectors -->")[1].split("<!-- /section:connectors -->")[
+        0
+    ]
+    for code in REASON_CODES:
+        assert f"`{code}`" in section, f"README lacks reason code {code}"
+    assert set(ERROR_BY_REASON) <= set(REASON_CODES)

@@ -97,11 +97,15 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
             page.get_by_label("User name").fill("root")
             page.get_by_label("Password", exact=True).fill("root-password")
             page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("heading", name="Overview", exact=True, level=1)).to_be_visible(
+                timeout=60_000
+            )
             for specs in PAGE_SPECS.values():
                 for _file, title, slug, _icon, _perm in specs:
                     page.get_by_role("link", name=title).first.click()
-                    expect(page.get_by_role("heading", name=title)).to_be_visible(timeout=60_000)
+                    expect(
+                        page.get_by_role("heading", name=title, exact=True, level=1)
+                    ).to_be_visible(timeout=60_000)
                     _settle(page)
                     assert page.get_by_test_id("stException").count() == 0, title
                     if title in {
@@ -116,16 +120,18 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
                     page.screenshot(path=str(ARTIFACTS / f"dashboard-{slug}.png"), full_page=True)
             # acknowledge the first alert in the inbox
             page.get_by_role("link", name="Alerts").first.click()
-            expect(page.get_by_role("heading", name="Alerts")).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("heading", name="Alerts", exact=True, level=1)).to_be_visible(
+                timeout=60_000
+            )
             _settle(page)
-            page.get_by_role("button", name="Acknowledge").click()
+            page.get_by_role("button", name="Acknowledge", exact=True).click()
             expect(page.get_by_text("acknowledged.", exact=False)).to_be_visible(timeout=60_000)
             # adjudicate the first discordant case
             page.get_by_role("link", name="Discordance review").first.click()
             expect(page.get_by_role("heading", name="Discordance review")).to_be_visible(
                 timeout=60_000
             )
-            page.get_by_role("button", name="Record adjudication").click()
+            page.get_by_role("button", name="Record adjudication", exact=True).click()
             expect(page.get_by_text("recorded as the reference")).to_be_visible(timeout=60_000)
             page.screenshot(
                 path=str(ARTIFACTS / "dashboard-after-adjudication.png"), full_page=True

@@ -14,10 +14,12 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from dashboard import data as dashboard_data
 from dashboard.synthetic import populate
 from vigil.store.db import session_scope
 from vigil.store.tables import AIResult, MonitorRun, Study
 
+dashboard_data.WARM_UP_IN_BACKGROUND = False  # each test has its own store: no stray warming
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 N_STUDIES = 2_000
 

@@ -118,6 +118,18 @@ def test_baseline_comparison_matches_statsmodels(frame: pd.DataFrame) -> None:
     assert c.p_value == pytest.approx(binomtest(sens.numerator, sens.n, 0.95).pvalue)
 
 
+def test_baseline_with_only_a_total_n_estimates_class_sizes(frame: pd.DataFrame) -> None:
+    """A model card often gives only n: the baseline's positives are taken as n x the
+    production prevalence (said in the method), and the test is statsmodels' z-test on that."""
+    s = performance_summary(frame, model=MODEL, baseline=Baseline(sensitivity=0.95, n=2000))
+    sens, spec = s.metrics["sensitivity"], s.metrics["specificity"]
+    n_pos = round(2000 * sens.n / (sens.n + spec.n))
+    c = s.vs_baseline[0]
+    assert c.baseline_n == n_pos and "estimated" in c.method
+    _, p = proportions_ztest([sens.numerator, round(0.95 * n_pos)], [sens.n, n_pos])
+    assert c.p_value == pytest.approx(p, rel=1e-9)
+
+
 def test_paired_delong_against_rescored_scores(frame: pd.DataFrame) -> None:
     rng = np.random.default_rng(0)
     noisy = frame["score"].to_numpy() + rng.normal(0, 0.3, len(frame))

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from monitors.control_chart import (
+    bernoulli_arl,
+    bernoulli_cusum,
     control_chart,
     cusum_arl,
     cusum_h,
@@ -135,3 +137,37 @@ def test_bad_arguments_are_refused() -> None:
         control_chart([5], [4], target=0.9)
     with pytest.raises(ValueError):
         control_chart([1], [4], target=0.9, kind="shewhart")
+
+
+def test_bernoulli_cusum_exact_arl_matches_simulation() -> None:
+    """Per-case chart: the Markov-chain ARL is exact for the integer-step chart, so a long
+    simulated stable stream (100,000 cases, ~200 false alarms expected at ARL0 ~ 500) must show
+    an observed ARL within 25% of it."""
+    rng = np.random.default_rng(5)
+    y = (rng.random(100_000) < 0.9).astype(int)
+    chart = bernoulli_cusum(y, p0=0.9, drop=0.05, arl0=500)
+    exact = chart.parameters.arl0
+    step_h = round(chart.parameters.h / -np.log(0.85 / 0.9))  # the limit in integer steps
+    assert exact >= 500 and exact == pytest.approx(bernoulli_arl(0.9, 7, step_h))
+    observed = len(y) / len(chart.alarms)
+    assert observed == pytest.approx(exact, rel=0.25)
+
+
+def test_bernoulli_arl_small_case_by_hand() -> None:
+    """h = 1, one failure step: the first failure alarms, so the run length is geometric with
+    mean 1 / (1 - p)."""
+    assert bernoulli_arl(0.9, 1, 1) == pytest.approx(10.0)
+    assert bernoulli_arl(0.8, 3, 2) == pytest.approx(5.0)  # any failure jumps past h
+
+
+def test_bernoulli_cusum_detects_a_drop() -> None:
+    rng = np.random.default_rng(6)
+    delays = []
+    for _ in range(200):
+        y = np.r_[rng.random(300) < 0.9, rng.random(3000) < 0.75].astype(int)
+        chart = bernoulli_cusum(y, p0=0.9, drop=0.05, arl0=5000)
+        late = [i for i, pt in enumerate(chart.points) if pt.alarm and i >= 300]
+        delays.append(late[0] - 300 + 1 if late else np.inf)
+    # a drop to 0.75 (3x the design drop) is caught well within the design's delay for 0.85
+    assert np.median(delays) < chart.parameters.arl1
+    assert np.mean(np.isfinite(delays)) == 1.0

@@ -177,3 +177,27 @@ def test_benjamini_hochberg_skips_untested() -> None:
     assert math.isnan(adjusted[1]) and not rejected[1]
     np.testing.assert_allclose(adjusted[[0, 2]], ref_adj)
     assert list(rejected[[0, 2]]) == list(ref_rej)
+
+
+@settings(max_examples=80, deadline=None)
+@given(count=st.integers(0, 500), n=st.integers(1, 5000))
+def test_poisson_rate_properties(count: int, n: int) -> None:
+    est = rate_per_study(count, n)
+    assert 0.0 <= est.ci_low <= est.value <= est.ci_high
+    more = rate_per_study(count + 1, n)
+    assert more.ci_low >= est.ci_low and more.ci_high >= est.ci_high
+
+
+@settings(max_examples=80, deadline=None)
+@given(n1=st.integers(1, 400), n2=st.integers(1, 400), data=st.data())
+def test_two_proportion_test_properties(n1: int, n2: int, data) -> None:
+    x1 = data.draw(st.integers(0, n1))
+    x2 = data.draw(st.integers(0, n2))
+    t = two_proportion_test(x1, n1, x2, n2)
+    u = two_proportion_test(x2, n2, x1, n1)
+    assert 0.0 <= t.p_value <= 1.0
+    assert -1.0 <= t.ci_low <= t.difference <= t.ci_high <= 1.0
+    # swapping the groups mirrors the difference and its CI and keeps the p-value
+    assert u.difference == pytest.approx(-t.difference, abs=1e-12)
+    assert (u.ci_low, u.ci_high) == pytest.approx((-t.ci_high, -t.ci_low), abs=1e-12)
+    assert u.p_value == pytest.approx(t.p_value, rel=1e-9, abs=1e-12)

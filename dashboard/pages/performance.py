@@ -47,6 +47,13 @@ if target is not None:
         y=target, line_dash="dash", line_color=ALERT_COLOUR, annotation_text=f"target {target:.2f}"
     )
 unit = "false positives per study" if metric == "fp_per_study" else "proportion (0-1)"
+if metric != "fp_per_study":
+    fig.update_yaxes(range=[0, 1.02])
+if ok.empty:
+    st.warning(
+        f"Every {'month' if freq == 'M' else 'week'} has too few cases for "
+        f"{METRIC_LABELS[metric].lower()} (see the table): try months, or another metric."
+    )
 st.plotly_chart(
     style(fig, x_title="Period (exam date)", y_title=f"{METRIC_LABELS[metric]}, {unit}"),
     width="stretch",

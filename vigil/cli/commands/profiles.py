@@ -160,8 +160,7 @@ def check_cmd(
 ) -> None:
     """Map sample messages with PROFILE and show, per message, what it finds and misses.
 
-    Nothing is stored. Use it to write a profile for a new feed: run it on a day of the sender's
-    messages, fix the profile where a field shows as missing, and run it again.
+    Nothing is stored. To onboard a feed: run it on a day of messages, fix what is missing.
     """
     from connectors.errors import MessageRejected
     from connectors.framing import split_messages
