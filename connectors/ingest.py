@@ -134,20 +134,97 @@ def iter_raw(files: Iterable[Path]) -> Iterator[tuple[bytes, int]]:
 
 _pipeline: Any = None
 _max_bytes: int | None = None
+_ledger_engine: Any = None
+
+
+@dataclass(slots=True)
+class Known:
+    """Already in the ledger (a re-ingest): counted as a duplicate without parsing or storing."""
+
+    sender: str
+    control_id: str
 
 
 def _init_worker(settings_kwargs: dict[str, Any]) -> None:
-    global _pipeline, _max_bytes
+    global _pipeline, _max_bytes, _ledger_engine
     from connectors.pipeline import Pipeline
     from vigil.settings import load_settings
+    from vigil.store.db import make_engine
 
     settings = load_settings(**settings_kwargs)
     _pipeline = Pipeline(settings)
     _max_bytes = settings.max_message_bytes
+    _ledger_engine = make_engine(settings.effective_database_url)
 
 
-def _process_chunk(raws: list[bytes]) -> list[Item]:
-    return [process_raw(_pipeline, r, _max_bytes) for r in raws]
+def _known_keys(raws: list[bytes]) -> dict[int, Known]:
+    """Messages whose (sender, MSH-10) the ledger already holds as stored or ignored.
+
+    A header read costs a tenth of a full parse, so re-running an archive is cheap. Dead-lettered
+    ones are parsed again: the profile may have been fixed since.
+    """
+    from sqlalchemy import select
+
+    from vigil.store.tables import ReceivedMessage as RM
+
+    by_sender: dict[str, dict[str, int]] = {}
+    for i, raw in enumerate(raws):
+        try:
+            h = _pipeline.header(raw[:4096])
+        except Exception:  # parsed (and rejected) properly below
+            continue
+        if h.control_id:
+            by_sender.setdefault(h.sender, {})[h.control_id] = i
+    out: dict[int, Known] = {}
+    if _ledger_engine is None or not by_sender:
+        return out
+    with _ledger_engine.connect() as conn:
+        for sender, ids in by_sender.items():
+            ctrls = list(ids)
+            for k in range(0, len(ctrls), 900):
+                q = select(RM.control_id).where(
+                    RM.sender == sender,
+                    RM.control_id.in_(ctrls[k : k + 900]),
+                    RM.outcome != "deadletter",
+                )
+                for (ctrl,) in conn.execute(q):
+                    out[ids[ctrl]] = Known(sender, ctrl)
+    return out
+
+
+def _process_chunk(raws: list[bytes]) -> list[Item | Known]:
+    known = _known_keys(raws)
+    return [known.get(i) or process_raw(_pipeline, r, _max_bytes) for i, r in enumerate(raws)]
+
+
+def _register_fast_pickling() -> None:
+    """Pickle the event dataclasses as (class, field tuple): dataclass's own slots pickling
+    calls Python code per field, which made pickling cost as much as parsing."""
+    import copyreg
+    import dataclasses
+    import operator
+
+    from connectors import events as ev
+
+    for cls in (
+        ev.PatientInfo,
+        ev.StudyInfo,
+        ev.PatientUpdate,
+        ev.PatientMerge,
+        ev.OrderEvent,
+        ev.AIResultEvent,
+        ev.ReadEvent,
+        ev.MappedMessage,
+    ):
+        names = [f.name for f in dataclasses.fields(cls)]
+        if len(names) == 1:  # attrgetter of one name returns the value, not a tuple
+            copyreg.pickle(cls, lambda o, n=names[0], c=cls: (c, (getattr(o, n),)))
+        else:
+            getter = operator.attrgetter(*names)
+            copyreg.pickle(cls, lambda o, g=getter, c=cls: (c, g(o)))
+
+
+_register_fast_pickling()
 
 
 def settings_kwargs(settings: Settings) -> dict[str, Any]:
@@ -205,9 +282,16 @@ def ingest_files(
 
     ``workers=0`` parses in this process (small inputs, tests); default: one per CPU.
     """
+    import gc
     import time
 
     t0 = time.perf_counter()
+    # Millions of short-lived event objects and large id caches: the default thresholds make
+    # the cyclic GC rescan the caches over and over. Nothing here builds cycles worth chasing.
+    gc.collect()
+    gc.freeze()
+    old_threshold = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 1000)
     writer = StoreWriter(engine, settings.deadletter_key.get_secret_value())
     summary = IngestSummary(files=len(files))
     bytes_done = 0
@@ -218,9 +302,11 @@ def ingest_files(
         if on_progress:
             on_progress(bytes_done, summary.messages)
 
-    def store(items: list[Item]) -> None:
-        outcomes = writer.write(items)
-        summary.messages += len(items)
+    def store(batch: list[Item | Known]) -> None:
+        items = [it for it in batch if not isinstance(it, Known)]
+        outcomes = writer.write(items) if items else []
+        summary.messages += len(batch)
+        summary.outcomes[DUPLICATE] += len(batch) - len(items)
         for item, outcome in zip(items, outcomes, strict=True):
             summary.outcomes[outcome] += 1
             if outcome == DEADLETTER and isinstance(item, Rejected):
@@ -228,29 +314,37 @@ def ingest_files(
         if on_progress:
             on_progress(bytes_done, summary.messages)
 
-    chunks = _chunked(iter_raw(files), chunk_size, file_done)
-    if workers is None:
-        workers = os.cpu_count() or 1
-    if workers <= 0:
-        _init_worker(settings_kwargs(settings))
-        for chunk in chunks:
-            store(_process_chunk(chunk))
-    else:
-        import multiprocessing
-
-        # fork: workers start at once and share the loaded profiles; the parent holds no
-        # threads or open transactions at this point.
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(settings_kwargs(settings),)
-        ) as pool:
-            pending: deque[Future[list[Item]]] = deque()
+    try:
+        chunks = _chunked(iter_raw(files), chunk_size, file_done)
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if workers <= 0:
+            _init_worker(settings_kwargs(settings))
             for chunk in chunks:
-                pending.append(pool.submit(_process_chunk, chunk))
-                if len(pending) >= workers * 2 + 1:
+                store(_process_chunk(chunk))
+        else:
+            import multiprocessing
+
+            # fork: workers start at once and share the loaded profiles; the parent holds no
+            # threads or open transactions at this point.
+            ctx = multiprocessing.get_context("fork")
+            engine.dispose()  # no pooled connection is inherited by the workers
+            with ProcessPoolExecutor(
+                workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(settings_kwargs(settings),),
+            ) as pool:
+                pending: deque[Future[list[Item | Known]]] = deque()
+                for chunk in chunks:
+                    pending.append(pool.submit(_process_chunk, chunk))
+                    if len(pending) >= workers * 2 + 1:
+                        store(pending.popleft().result())
+                while pending:
                     store(pending.popleft().result())
-            while pending:
-                store(pending.popleft().result())
+    finally:
+        gc.set_threshold(*old_threshold)
+        gc.unfreeze()
     summary.seconds = time.perf_counter() - t0
     for k in (STORED, DUPLICATE, IGNORED, DEADLETTER):
         summary.outcomes.setdefault(k, 0)

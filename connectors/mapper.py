@@ -38,10 +38,43 @@ NOT_A_READ = {"X", "I", "O", "S", "R", "D"}
 SEX = {"F": "F", "M": "M", "U": "U", "O": "O", "A": "O", "N": "U"}
 
 Scope = tuple[int, int] | None
+_MISS = object()
+
+
+# A location compiled for the hot path: (segment, OBX-3 code or None, field, component,
+# subcomponent, is an order-level segment, reads "first repetition, first component", the Loc).
+Spec = tuple[str, str | None, int, int, int, bool, bool, Loc]
+
+_EVN_1 = (Loc("EVN", None, 1),)
+_EVN_2_MSH_7 = (Loc("EVN", None, 2), Loc("MSH", None, 7))
+_ORC_1 = (Loc("ORC", None, 1),)
+_OBR_4 = Loc("OBR", None, 4)
+_MSH_7 = (Loc("MSH", None, 7),)
+
+
+def compile_locs(locs: tuple[Loc, ...]) -> tuple[Spec, ...]:
+    """Locations -> the flat tuples ``Mapper._get`` reads (no attribute lookups per message)."""
+    return tuple(
+        (
+            loc.seg,
+            loc.code,
+            loc.field,
+            loc.comp,
+            loc.sub,
+            loc.seg in GROUP_SEGMENTS,
+            loc.comp <= 1 and not loc.sub and not (loc.field <= 2 and loc.seg == "MSH"),
+            loc,
+        )
+        for loc in locs
+    )
 
 
 class Mapper:
-    """Maps messages for one profile. Built once per profile; ``map`` is the hot path."""
+    """Maps messages for one profile. Built once per profile; ``map`` is the hot path.
+
+    Every location list of the profile is compiled once (``compile_locs``) into flat tuples, so
+    that a lookup is a few index operations on the message's cached field lists.
+    """
 
     def __init__(self, profile: Profile, pseudo: Pseudonymiser) -> None:
         self.p = profile
@@ -50,25 +83,79 @@ class Mapper:
         self.tz = site_zone(d["site"]["timezone"])
         self.map_types = d["messages"]["map"]
         self.ignore_types = d["messages"]["ignore"]
+        self._map_set = frozenset(self.map_types)
+        self._ignore_set = frozenset(self.ignore_types)
         self.labeller = None
         if profile.has_report and profile.labeller_path is not None:
             extra = tuple((f.finding, f.synonyms) for f in profile.findings if f.synonyms)
             self.labeller = labeller_for(profile.labeller_path, extra)
+        self._compiled: dict[tuple[Loc, ...], tuple[Spec, ...]] = {}
+        self._infos: dict[tuple[object, ...], PatientInfo] = {}
+        self._times: dict[str, datetime | None] = {}
+        pat, st = d["patient"], d["study"]
+        c = compile_locs
+        self._c_site = c(d["site"]["code"])
+        self._site_codes = d["site"]["codes"]
+        self._id_types = pat["id_types"]
+        self._id_rank: dict[str, int] = {}
+        for i, t in enumerate(self._id_types):
+            self._id_rank.setdefault(t, i)
+        self._c_id = c(pat["id"])
+        self._c_prior = c(pat["prior_id"])
+        self._c_birth = c(pat["birth_date"])
+        self._c_sex = c(pat["sex"])
+        self._c_race = c(pat["race"])
+        self._c_eth = c(pat["ethnicity"])
+        self._update_events = pat["update_events"]
+        self._merge_events = pat["merge_events"]
+        self._c_acc = c(st["accession"])
+        self._c_uid = c(st["study_uid"])
+        self._c_modality = c(st["modality"])
+        self._c_procedure = c(st["procedure"])
+        self._c_ordered = c(st["ordered_at"])
+        self._c_started = c(st["exam_started_at"])
+        self._c_ended = c(st["exam_ended_at"])
+        self._c_pclass = c(st["patient_class"])
+        self._pclass_map = st["patient_class_map"]
+        self._c_manuf = c(st["scanner_manufacturer"])
+        self._c_model = c(st["scanner_model"])
+        self._c_extra = [(name, c(locs)) for name, locs in st["extra"].items()]
+        self._c_evn1 = c(_EVN_1)
+        self._c_evn2_msh7 = c(_EVN_2_MSH_7)
+        self._c_orc1 = c(_ORC_1)
+        self._c_msh7 = c(_MSH_7)
+        self._c_obr4 = c((_OBR_4,))
+        self._models = [(m, c(m.score), c(m.call), c(m.version)) for m in profile.models]
+        self._ai_codes = tuple(
+            loc.code for m in profile.models for loc in (*m.score, *m.call) if loc.code
+        )
+        if profile.has_ai:
+            self._c_received = c(d["ai"]["received_at"])
+        if profile.has_report:
+            r = d["report"]
+            self._c_status = c(r["status"])
+            self._c_reported = c(r["reported_at"])
+            self._c_rad = c(r["radiologist"])
+            self._c_read_start = c(r["read_started_at"]) if r["read_started_at"] else None
+            self._c_read_end = c(r["read_ended_at"]) if r["read_ended_at"] else None
+            self._text_types = r["text_types"]
+            self._markers = [mk.upper() for mk in r["addendum_markers"]]
+            self._findings = [(f, c(f.coded)) for f in profile.findings]
 
     # -- entry ----------------------------------------------------------------------------------
 
     def map(self, msg: Message) -> MappedMessage:
         h = msg.header
+        mtype = h.message_type
         out = MappedMessage(
             sender=h.sender,
             control_id=h.control_id,
-            message_type=h.message_type,
+            message_type=mtype,
             profile=self.p.name,
         )
-        mtype = h.message_type
         code = mtype.partition("^")[0]
-        if not any(t in (mtype, code) for t in self.map_types):
-            if any(t in (mtype, code) for t in self.ignore_types):
+        if mtype not in self._map_set and code not in self._map_set:
+            if mtype in self._ignore_set or code in self._ignore_set:
                 out.outcome = "ignored"
                 out.note = f"{mtype} is not a message type Vigil uses (profile {self.p.name})"
                 return out
@@ -110,59 +197,96 @@ class Mapper:
 
     # -- lookups --------------------------------------------------------------------------------
 
-    def _obx_codes(self, msg: Message) -> dict[str, list[int]]:
-        idx = msg.cache.get("obx")
+    def _codes(self, msg: Message, seg: str) -> dict[str, list[int]]:
+        """SEG-3.1 (unescaped) -> positions of the segments named ``seg``, per message."""
+        key = ("codes", seg)
+        idx = msg.cache.get(key)
         if idx is None:
             idx = {}
-            for seg in msg.all("OBX"):
-                c = msg.value(seg, 3, 1)
-                idx.setdefault(c, []).append(seg.position)
-            msg.cache["obx"] = idx
+            fcache = msg.fcache
+            rep, comp, esc = msg.rep, msg.comp, msg.esc
+            for pos in msg.positions(seg):
+                # SEG-3.1 of the first repetition, unescaped: Message.value(seg, 3, 1), inlined
+                f = fcache[pos] or msg.fields_at(pos)
+                v = f[3] if len(f) > 3 else ""
+                if v:
+                    if rep in v:
+                        v = v.split(rep, 1)[0]
+                    if comp in v:
+                        v = v.split(comp, 1)[0]
+                    if esc and esc in v:
+                        v = msg.unescape(v)
+                codes = idx.get(v)
+                if codes is None:
+                    idx[v] = [pos]
+                else:
+                    codes.append(pos)
+            msg.cache[key] = idx
         return idx  # type: ignore[return-value]
 
-    def _segment(self, msg: Message, loc: Loc, scope: Scope) -> Segment | None:
-        if loc.code is not None:
-            positions = (
-                self._obx_codes(msg).get(loc.code, ())
-                if loc.seg == "OBX"
-                else [s.position for s in msg.all(loc.seg) if msg.value(s, 3, 1) == loc.code]
-            )
-        else:
-            positions = msg.index.get(loc.seg, ())
+    def _obx_codes(self, msg: Message) -> dict[str, list[int]]:
+        return self._codes(msg, "OBX")
+
+    def _position(
+        self, msg: Message, seg: str, code: str | None, grp: bool, scope: Scope
+    ) -> int | None:
+        """Position of the first segment a location names (within ``scope`` if order-level)."""
+        positions = msg.positions(seg) if code is None else self._codes(msg, seg).get(code)
         if not positions:
             return None
-        if scope is not None and loc.seg in GROUP_SEGMENTS:
+        if scope is not None and grp:
             lo, hi = scope
             for pos in positions:
                 if lo <= pos < hi:
-                    return msg.segments[pos]
+                    return pos
             return None
-        return msg.segments[positions[0]]
+        return positions[0]
+
+    def _segment(self, msg: Message, loc: Loc, scope: Scope) -> Segment | None:
+        pos = self._position(msg, loc.seg, loc.code, loc.seg in GROUP_SEGMENTS, scope)
+        return None if pos is None else msg.segments[pos]
 
     def get(
         self, msg: Message, locs: tuple[Loc, ...], scope: Scope = None
     ) -> tuple[str, Loc | None]:
         """First non-empty value among ``locs`` (a field without component: its first one)."""
-        for loc in locs:
-            if loc.code is None and (scope is None or loc.seg not in GROUP_SEGMENTS):
-                positions = msg.index.get(loc.seg)
+        specs = self._compiled.get(locs)
+        if specs is None:
+            specs = self._compiled[locs] = compile_locs(locs)
+        return self._get(msg, specs, scope)
+
+    def _get(
+        self, msg: Message, specs: tuple[Spec, ...], scope: Scope = None
+    ) -> tuple[str, Loc | None]:
+        pget = msg._pos.get
+        fcache = msg.fcache
+        for seg, code, field, comp, sub, grp, simple, loc in specs:
+            if code is None:
+                positions = pget(seg)
+                if positions is None:
+                    positions = msg.positions(seg)
                 if not positions:
                     continue
-                seg = msg.segments[positions[0]]
+                if scope is None or not grp:
+                    pos = positions[0]
+                else:
+                    lo, hi = scope
+                    for pos in positions:
+                        if lo <= pos < hi:
+                            break
+                    else:
+                        continue
             else:
-                seg = self._segment(msg, loc, scope)
-                if seg is None:
+                pos = self._position(msg, seg, code, grp, scope)
+                if pos is None:
                     continue
-            # inline fast path of Message.value for "first repetition, first component"
-            f = seg._fields
-            if f is None:
-                f = seg.fields(msg.fs)
-            if len(f) <= loc.field:
+            f = fcache[pos] or msg.fields_at(pos)
+            if len(f) <= field:
                 continue
-            v = f[loc.field]
+            v = f[field]
             if not v:
                 continue
-            if loc.comp <= 1 and not loc.sub and not (loc.field <= 2 and seg.name == "MSH"):
+            if simple:
                 if msg.rep in v:
                     v = v.split(msg.rep, 1)[0]
                 if msg.comp in v:
@@ -170,7 +294,7 @@ class Mapper:
                 if msg.esc and msg.esc in v:
                     v = msg.unescape(v)
             else:
-                v = msg.value(seg, loc.field, loc.comp or 1, loc.sub)
+                v = msg.value_at(pos, field, comp or 1, sub)
             if v:
                 v = v.strip()
                 if v and v != '""':
@@ -178,11 +302,20 @@ class Mapper:
         return "", None
 
     def when(self, msg: Message, locs: tuple[Loc, ...], scope: Scope = None) -> datetime | None:
-        v, loc = self.get(msg, locs, scope)
+        specs = self._compiled.get(locs)
+        if specs is None:
+            specs = self._compiled[locs] = compile_locs(locs)
+        return self._when(msg, specs, scope)
+
+    def _when(self, msg: Message, specs: tuple[Spec, ...], scope: Scope = None) -> datetime | None:
+        v, loc = self._get(msg, specs, scope)
         if not v:
             return None
+        dt = self._times.get(v, _MISS)
+        if dt is not _MISS:
+            return dt  # type: ignore[return-value]
         try:
-            return parse_ts(v, self.tz)
+            dt = parse_ts(v, self.tz)
         except BadTimestamp:
             raise self.reject(
                 msg,
@@ -190,101 +323,148 @@ class Mapper:
                 f"{loc} is not an HL7 timestamp (expected YYYYMMDD[HHMM[SS[.S]]][+/-ZZZZ]): fix "
                 "the sender's date format",
             ) from None
+        if len(self._times) >= 65536:
+            self._times.clear()
+        self._times[v] = dt
+        return dt
 
     def groups(self, msg: Message) -> list[tuple[int, int]]:
         """Order groups: each starts at an ORC, or at an OBR that follows another OBR."""
         cached = msg.cache.get("groups")
         if cached is not None:
             return cached  # type: ignore[return-value]
+        positions = msg.positions
+        # only ORC, OBR and IPC move the state: walk their positions in message order
+        marks = [*positions("ORC"), *positions("OBR"), *positions("IPC")]
+        marks.sort()
+        names = msg.names
         starts: list[int] = []
         has_obr = False
-        for seg in msg.segments:
-            if seg.name == "ORC":
-                starts.append(seg.position)
+        for pos in marks:
+            name = names[pos]
+            if name == "ORC":
+                starts.append(pos)
                 has_obr = False
-            elif seg.name == "OBR":
+            elif name == "OBR":
                 if not starts or has_obr:
-                    starts.append(seg.position)
+                    starts.append(pos)
                 has_obr = True
-            elif seg.name == "IPC" and not starts:
-                starts.append(seg.position)
-        bounds = [
-            (s, starts[i + 1] if i + 1 < len(starts) else len(msg.segments))
-            for i, s in enumerate(starts)
-        ]
+            elif not starts:  # IPC
+                starts.append(pos)
+        n = len(names)
+        bounds = [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
         msg.cache["groups"] = bounds
         return bounds
 
     # -- patient --------------------------------------------------------------------------------
 
-    def _patient_id(self, msg: Message, locs: tuple[Loc, ...]) -> tuple[str, str] | None:
+    def _patient_id(
+        self, msg: Message, locs: tuple[Loc, ...] | tuple[Spec, ...]
+    ) -> tuple[str, str] | None:
         """(authority, id) from a CX field, preferring the profile's identifier types."""
-        types = self.p.data["patient"]["id_types"]
-        for loc in locs:
-            seg = self._segment(msg, loc, None)
-            if seg is None:
+        if locs and isinstance(locs[0], Loc):
+            specs = self._compiled.get(locs)  # type: ignore[arg-type]
+            if specs is None:
+                specs = self._compiled[locs] = compile_locs(locs)  # type: ignore[index,arg-type]
+            locs = specs
+        key = ("pid", id(locs))
+        hit = msg.cache.get(key, _MISS)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+        out = self._patient_id_of(msg, locs)  # type: ignore[arg-type]
+        msg.cache[key] = out
+        return out
+
+    def _patient_id_of(self, msg: Message, specs: tuple[Spec, ...]) -> tuple[str, str] | None:
+        rank_of = self._id_rank
+        worst = len(self._id_types)
+        comp = msg.comp
+        esc = msg.esc
+        unesc = msg.unescape
+        for seg, code, field, _c, _s, grp, _simple, _loc in specs:
+            pos = self._position(msg, seg, code, grp, None)
+            if pos is None:
                 continue
-            reps = msg.repetitions(seg, loc.field)
+            f = msg.fcache[pos] or msg.fields_at(pos)
+            v = f[field] if len(f) > field else ""
+            if not v:
+                continue
             best: tuple[int, str] | None = None
-            for raw in reps:
-                parts = raw.split(msg.comp)
-                ident = msg.unescape(parts[0]).strip()
+            for raw in v.split(msg.rep):
+                parts = raw.split(comp)
+                ident = parts[0]
+                if esc and esc in ident:
+                    ident = unesc(ident)
+                ident = ident.strip()
                 if not ident or ident == '""':
                     continue
-                idtype = msg.unescape(parts[4]).strip() if len(parts) > 4 else ""
-                rank = types.index(idtype) if idtype in types else len(types)
+                if len(parts) > 4:
+                    idtype = parts[4]
+                    if esc and esc in idtype:
+                        idtype = unesc(idtype)
+                    rank = rank_of.get(idtype.strip(), worst)
+                else:
+                    rank = rank_of.get("", worst)
                 if best is None or rank < best[0]:
                     best = (rank, raw)
             if best is None:
                 continue
-            parts = best[1].split(msg.comp)
-            ident = msg.unescape(parts[0]).strip()
+            parts = best[1].split(comp)
+            ident = unesc(parts[0]).strip()
             auth = ""
             if len(parts) > 3 and parts[3]:
                 subs = parts[3].split(msg.sub)
-                auth = msg.unescape(subs[0] or (subs[1] if len(subs) > 1 else "")).strip()
+                auth = unesc(subs[0] or (subs[1] if len(subs) > 1 else "")).strip()
             return auth or msg.header.sending_facility, ident
         return None
 
     def patient(self, msg: Message, at: datetime | None) -> PatientInfo:
-        d = self.p.data["patient"]
-        pid = self._patient_id(msg, d["id"])
-        pseudonym = self.pseudo.patient(*pid) if pid else None
-        born = birth_date(self.get(msg, d["birth_date"])[0])
-        sex = SEX.get(self.get(msg, d["sex"])[0].upper()[:1])
-        race = self.get(msg, d["race"])[0] or None
-        eth = self.get(msg, d["ethnicity"])[0] or None
-        return PatientInfo(
-            pseudonym=pseudonym,
-            sex=sex,
-            race=race,
-            ethnicity=eth,
-            age_at_study=age_in_years(born, at),
-        )
+        cached = msg.cache.get("patient")
+        if cached is None:
+            pid = self._patient_id(msg, self._c_id)
+            get = self._get
+            cached = msg.cache["patient"] = (
+                self.pseudo.patient(*pid) if pid else None,
+                birth_date(get(msg, self._c_birth)[0]),
+                SEX.get(get(msg, self._c_sex)[0].upper()[:1]),
+                get(msg, self._c_race)[0] or None,
+                get(msg, self._c_eth)[0] or None,
+            )
+        pseudonym, born, sex, race, eth = cached  # type: ignore[misc]
+        key = (pseudonym, sex, race, eth, age_in_years(born, at))
+        info = self._infos.get(key)
+        if info is None:
+            # frozen and made of immutable values: one instance serves every equal patient
+            if len(self._infos) >= 65536:
+                self._infos.clear()
+            info = self._infos[key] = PatientInfo(
+                pseudonym=pseudonym, sex=sex, race=race, ethnicity=eth, age_at_study=key[4]
+            )
+        return info
 
     def _adt(self, msg: Message, out: MappedMessage) -> None:
         d = self.p.data["patient"]
-        trigger = msg.header.event or self.get(msg, (Loc("EVN", None, 1),))[0]
-        at = self.when(msg, (Loc("EVN", None, 2), Loc("MSH", None, 7)))
-        if trigger not in d["update_events"] and trigger not in d["merge_events"]:
+        trigger = msg.header.event or self._get(msg, self._c_evn1)[0]
+        at = self._when(msg, self._c_evn2_msh7)
+        if trigger not in self._update_events and trigger not in self._merge_events:
             out.outcome = "ignored"
             out.note = f"ADT^{trigger} changes nothing Vigil keeps"
             return
-        if msg.first("PID") is None:
+        if not msg.positions("PID"):
             raise self.reject(
                 msg,
                 "missing_segment",
                 f"ADT^{trigger} has no PID segment: the sender must include it",
             )
-        if self._patient_id(msg, d["id"]) is None:
+        if self._patient_id(msg, self._c_id) is None:
             raise self.reject(
                 msg,
                 "missing_patient_id",
                 f"{d['id'][0]} holds no patient identifier: Vigil cannot link this patient",
             )
         info = self.patient(msg, at)
-        if trigger in d["merge_events"]:
-            prior = self._patient_id(msg, d["prior_id"])
+        if trigger in self._merge_events:
+            prior = self._patient_id(msg, self._c_prior)
             if prior is None:
                 raise self.reject(
                     msg,
@@ -301,9 +481,10 @@ class Mapper:
     # -- studies --------------------------------------------------------------------------------
 
     def study(self, msg: Message, scope: Scope, accession: str) -> StudyInfo:
-        d = self.p.data["study"]
-        site, _ = self.get(msg, self.p.data["site"]["code"])
-        site = self.p.data["site"]["codes"].get(site, site)
+        get = self._get
+        when = self._when
+        site, _ = get(msg, self._c_site)
+        site = self._site_codes.get(site, site)
         if not site:
             raise self.reject(
                 msg,
@@ -312,45 +493,45 @@ class Mapper:
                 "[site] code in the profile or fill MSH-4",
             )
         proc_code = proc_name = None
-        for loc in d["procedure"]:
-            seg = self._segment(msg, loc, scope)
-            if seg is None:
+        for seg, code, field, _c, _s, grp, _simple, _loc in self._c_procedure:
+            pos = self._position(msg, seg, code, grp, scope)
+            if pos is None:
                 continue
-            c = msg.value(seg, loc.field, 1).strip()
-            n = msg.value(seg, loc.field, 2).strip()
+            c = msg.value_at(pos, field, 1).strip()
+            n = msg.value_at(pos, field, 2).strip()
             if c or n:
                 proc_code, proc_name = c or None, n or None
                 break
-        pclass_raw = self.get(msg, d["patient_class"], scope)[0]
+        pclass_raw = get(msg, self._c_pclass, scope)[0]
         extra = None
-        if d["extra"]:
+        if self._c_extra:
             extra = {}
-            for name, locs in d["extra"].items():
-                v = self.get(msg, locs, scope)[0]
+            for name, specs in self._c_extra:
+                v = get(msg, specs, scope)[0]
                 if v:
                     extra[name] = v
             extra = extra or None
-        order_control = self.get(msg, (Loc("ORC", None, 1),), scope)[0]
+        order_control = get(msg, self._c_orc1, scope)[0]
         if order_control:
             extra = {**(extra or {}), "order_control": order_control}
         return StudyInfo(
             site_code=site,
             accession=accession,
-            study_uid=self.get(msg, d["study_uid"], scope)[0] or None,
-            modality=self.get(msg, d["modality"], scope)[0] or None,
+            study_uid=get(msg, self._c_uid, scope)[0] or None,
+            modality=get(msg, self._c_modality, scope)[0] or None,
             procedure_code=proc_code,
             procedure_name=proc_name,
-            scanner_manufacturer=self.get(msg, d["scanner_manufacturer"], scope)[0] or None,
-            scanner_model=self.get(msg, d["scanner_model"], scope)[0] or None,
-            patient_class=d["patient_class_map"].get(pclass_raw.upper()) if pclass_raw else None,
-            ordered_at=self.when(msg, d["ordered_at"], scope),
-            exam_started_at=self.when(msg, d["exam_started_at"], scope),
-            exam_ended_at=self.when(msg, d["exam_ended_at"], scope),
+            scanner_manufacturer=get(msg, self._c_manuf, scope)[0] or None,
+            scanner_model=get(msg, self._c_model, scope)[0] or None,
+            patient_class=self._pclass_map.get(pclass_raw.upper()) if pclass_raw else None,
+            ordered_at=when(msg, self._c_ordered, scope),
+            exam_started_at=when(msg, self._c_started, scope),
+            exam_ended_at=when(msg, self._c_ended, scope),
             extra=extra,
         )
 
     def _accession(self, msg: Message, scope: Scope) -> str:
-        acc, _ = self.get(msg, self.p.data["study"]["accession"], scope)
+        acc, _ = self._get(msg, self._c_acc, scope)
         if not acc:
             raise self.reject(
                 msg,
@@ -388,22 +569,19 @@ class Mapper:
                 continue
             seen.add(acc)
             study = self.study(msg, scope, acc)
-            at = self._reference_time(study, self.when(msg, (Loc("MSH", None, 7),)))
+            at = self._reference_time(study, self._when(msg, self._c_msh7))
             out.events.append(OrderEvent(study=study, patient=self.patient(msg, at)))
 
     # -- AI results -----------------------------------------------------------------------------
 
     def _has_ai_codes(self, msg: Message) -> bool:
-        codes = self._obx_codes(msg)
-        return any(
-            loc.code in codes for m in self.p.models for loc in (*m.score, *m.call) if loc.code
-        )
+        codes = self._codes(msg, "OBX")
+        return any(c in codes for c in self._ai_codes)
 
     def _ai(self, msg: Message, out: MappedMessage) -> None:
-        received_locs = self.p.data["ai"]["received_at"]
         for scope in self._scopes(msg, "study"):
-            for model in self.p.models:
-                ev = self._ai_one(msg, scope, model, received_locs)
+            for model in self._models:
+                ev = self._ai_one(msg, scope, model)
                 if ev is not None:
                     out.events.append(ev)
         if not out.events:
@@ -418,10 +596,14 @@ class Mapper:
             )
 
     def _ai_one(
-        self, msg: Message, scope: tuple[int, int], m: ModelSpec, received_locs: tuple[Loc, ...]
+        self,
+        msg: Message,
+        scope: tuple[int, int],
+        model: tuple[ModelSpec, tuple[Spec, ...], tuple[Spec, ...], tuple[Spec, ...]],
     ) -> AIResultEvent | None:
-        score_raw, score_loc = self.get(msg, m.score, scope)
-        call_raw, call_loc = self.get(msg, m.call, scope)
+        m, c_score, c_call, c_version = model
+        score_raw, score_loc = self._get(msg, c_score, scope)
+        call_raw, call_loc = self._get(msg, c_call, scope)
         if not score_raw and not call_raw:
             return None
         score = None
@@ -454,7 +636,7 @@ class Mapper:
                     f"{call_loc} holds {call_raw[:20]!r}, which is not in call_map of model "
                     f"{m.name} ({', '.join(m.call_map)}): add it to the profile",
                 )
-        version = self.get(msg, m.version, scope)[0] or m.version_default
+        version = self._get(msg, c_version, scope)[0] or m.version_default
         if not version:
             raise self.reject(
                 msg,
@@ -464,7 +646,7 @@ class Mapper:
             )
         acc = self._accession(msg, scope)
         study = self.study(msg, scope, acc)
-        received = self.when(msg, received_locs, scope)
+        received = self._when(msg, self._c_received, scope)
         at = self._reference_time(study, received)
         return AIResultEvent(
             study=study,
@@ -481,19 +663,25 @@ class Mapper:
 
     def _report_text(self, msg: Message, scope: tuple[int, int]) -> tuple[str, bool]:
         """(text of the report's TX/FT OBX lines, whether encapsulated data was seen)."""
-        types = self.p.data["report"]["text_types"]
+        types = self._text_types
         lines: list[str] = []
         encapsulated = False
         lo, hi = scope
-        for pos in msg.index.get("OBX", ()):
+        fcache = msg.fcache
+        rep = msg.rep
+        esc = msg.esc
+        for pos in msg.positions("OBX"):
             if not lo <= pos < hi:
                 continue
-            seg = msg.segments[pos]
-            vtype = msg.raw_field(seg, 2).strip().upper()
+            f = fcache[pos] or msg.fields_at(pos)
+            n = len(f)
+            vtype = f[2].strip().upper() if n > 2 else ""
             if vtype in types:
-                for rep in msg.repetitions(seg, 5):
-                    lines.append(msg.unescape(rep))
-            elif vtype == "ED" and len(msg.raw_field(seg, 5).split(msg.comp)) >= 5:
+                v = f[5] if n > 5 else ""
+                if v:
+                    for r in v.split(rep) if rep in v else (v,):
+                        lines.append(msg.unescape(r) if esc and esc in r else r)
+            elif vtype == "ED" and len((f[5] if n > 5 else "").split(msg.comp)) >= 5:
                 encapsulated = True  # ED with data (component 5): a PDF or CDA document
         return "\n".join(lines), encapsulated
 
@@ -511,24 +699,29 @@ class Mapper:
         """Name and id tokens of this message (patient, next of kin, staff) to scrub phrases."""
         parts: list[str] = []
         for name, fields in self._ID_FIELDS:
-            for seg in msg.all(name):
-                for f in fields:
-                    parts.append(msg.raw_field(seg, f))
+            for pos in msg.positions(name):
+                f = msg.fcache[pos] or msg.fields_at(pos)
+                n = len(f)
+                for i in fields:
+                    parts.append(f[i] if n > i else "")
         text = msg.unescape(" ".join(parts)).lower()
         return set(self._WORD.findall(text)) - self._TITLES
 
     def _report(self, msg: Message, out: MappedMessage) -> None:
         r = self.p.data["report"]
-        assert self.labeller is not None
+        labeller = self.labeller
+        assert labeller is not None
+        get = self._get
+        when = self._when
         for scope in self._scopes(msg, "report"):
             text, encapsulated = self._report_text(msg, scope)
-            obr = self._segment(msg, Loc("OBR", None, 4), scope)
+            obr = self._position(msg, "OBR", None, True, scope)
             proc = ""
             if obr is not None:
-                proc = f"{msg.value(obr, 4, 1)} {msg.value(obr, 4, 2)}".strip()
+                proc = f"{msg.value_at(obr, 4, 1)} {msg.value_at(obr, 4, 2)}".strip()
             coded: dict[str, tuple[str, str]] = {}
-            for f in self.p.findings:
-                v, loc = self.get(msg, f.coded, scope)
+            for f, c_coded in self._findings:
+                v, loc = get(msg, c_coded, scope)
                 if v:
                     label = f.coded_map.get(v.upper())
                     if label is None:
@@ -539,7 +732,8 @@ class Mapper:
                             f"{f.finding} does not list: add it to the profile",
                         )
                     coded[f.finding] = (label, f"{loc}={v[:20]}")
-            if not text.strip() and not coded:
+            has_text = bool(text.strip())
+            if not has_text and not coded:
                 if encapsulated:
                     raise self.reject(
                         msg,
@@ -555,7 +749,7 @@ class Mapper:
                     + ") and no coded finding: not a report Vigil labels"
                 )
                 continue
-            status_raw = self.get(msg, r["status"], scope)[0].upper()[:1]
+            status_raw = get(msg, self._c_status, scope)[0].upper()[:1]
             if status_raw in NOT_A_READ:
                 out.outcome = "ignored"
                 out.note = f"result status {status_raw} is not a read"
@@ -568,20 +762,21 @@ class Mapper:
                     f"result status {r['status'][0]} is {status_raw or 'empty'}: Vigil labels "
                     "preliminary (P), final (F) and corrected (C) reports",
                 )
-            upper = text.upper()
-            if status == "C" and any(mk.upper() in upper for mk in r["addendum_markers"]):
-                status = "A"
+            if status == "C":
+                upper = text.upper()
+                if any(mk in upper for mk in self._markers):
+                    status = "A"
             labels: list[tuple[str, str, str, str]] = []  # finding, label, source, evidence
             ids: set[str] | None = None
-            for f in self.p.findings:
-                applies = not f.procedures or any(p.search(proc) for p in f.procedures)
+            for f, _c in self._findings:
                 if f.finding in coded:
                     label, ev = coded[f.finding]
                     labels.append((f.finding, label, "coded", ev))
                     continue
-                if not applies or not text.strip():
+                applies = not f.procedures or any(p.search(proc) for p in f.procedures)
+                if not applies or not has_text:
                     continue
-                tl = self.labeller.label(text, f.finding)
+                tl = labeller.label(text, f.finding)
                 if tl is None:
                     if f.when_not_mentioned == "negative":
                         labels.append((f.finding, "negative", "text", "(not mentioned)"))
@@ -595,11 +790,11 @@ class Mapper:
                 continue
             acc = self._accession(msg, scope)
             study = self.study(msg, scope, acc)
-            reported = self.when(msg, r["reported_at"], scope)
-            rad_raw = self.get(msg, r["radiologist"], scope)[0]
+            reported = when(msg, self._c_reported, scope)
+            rad_raw = get(msg, self._c_rad, scope)[0]
             rad = self.pseudo.staff(rad_raw.lower()) if rad_raw else None
-            start = self.when(msg, r["read_started_at"], scope) if r["read_started_at"] else None
-            end = self.when(msg, r["read_ended_at"], scope) if r["read_ended_at"] else None
+            start = when(msg, self._c_read_start, scope) if self._c_read_start else None
+            end = when(msg, self._c_read_end, scope) if self._c_read_end else None
             info = self.patient(msg, self._reference_time(study, reported))
             for finding, label, source, ev in labels:
                 out.events.append(

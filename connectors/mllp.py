@@ -290,26 +290,42 @@ class MLLPListener:
         await pending.put((item, raw, fut))
 
     async def _ack_loop(self, pending: asyncio.Queue[Any], writer: asyncio.StreamWriter) -> None:
+        """Write ACKs in frame order; ACKs of one group commit leave in one send."""
         broken = False
+        out: list[bytes] = []
         while True:
+            if out and pending.empty():
+                broken = await self._flush(writer, out, broken)
             entry = await pending.get()
             if entry is None:
+                await self._flush(writer, out, broken)
                 return
             if isinstance(entry, bytes):  # an immediate NAK (too-large frame)
-                ack = entry
-            else:
-                item, raw, fut = entry
-                try:
-                    await fut
-                except Exception:
-                    broken = True  # not committed: no ACK, the sender must resend
-                    writer.close()
-                    continue
-                ack = ack_for(item, raw)
-            if broken:
+                out.append(frame(entry))
                 continue
+            item, raw, fut = entry
+            if not fut.done():
+                broken = await self._flush(writer, out, broken)
             try:
-                writer.write(frame(ack))
-                await writer.drain()
-            except ConnectionError:
-                broken = True  # peer gone; keep draining so the reader can finish
+                await fut
+            except Exception:
+                broken = True  # not committed: no ACK, the sender must resend
+                out.clear()
+                writer.close()
+                continue
+            if not broken:
+                out.append(frame(ack_for(item, raw)))
+
+    @staticmethod
+    async def _flush(writer: asyncio.StreamWriter, out: list[bytes], broken: bool) -> bool:
+        if not out or broken:
+            out.clear()
+            return broken
+        try:
+            writer.write(b"".join(out))
+            out.clear()
+            await writer.drain()
+        except ConnectionError:
+            out.clear()
+            return True  # peer gone; keep draining so the reader can finish
+        return False

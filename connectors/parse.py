@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from connectors.errors import MessageRejected
 from connectors.framing import normalise
 from connectors.hl7text import codec_for, unescape
 
 
-@dataclass(frozen=True, slots=True)
-class MessageHeader:
-    """What MSH says: enough for routing, idempotency and the ACK, without a full parse."""
+class MessageHeader(NamedTuple):
+    """What MSH says: enough for routing, idempotency and the ACK, without a full parse.
+
+    A NamedTuple rather than a frozen dataclass: one is built per message, and a frozen
+    dataclass of 14 fields costs about six times as much to construct.
+    """
 
     sending_application: str  # MSH-3.1
     sending_facility: str  # MSH-4.1
@@ -87,7 +90,11 @@ def _first(value: str, comp: str, rep: str) -> str:
 
 def read_header(raw: bytes) -> MessageHeader:
     """Parse MSH only. Raises MessageRejected (no_msh, bad_msh, unsupported_charset)."""
-    data = normalise(raw).lstrip(b" \t\r\x0b")
+    return _read_header(normalise(raw).lstrip(b" \t\r\x0b"))
+
+
+def _read_header(data: bytes) -> MessageHeader:
+    """MSH of bytes already normalised and left-stripped (shared by read_header and prepare)."""
     if not data.startswith(b"MSH"):
         head = data[:3].decode("ascii", "replace")
         raise _fail(
@@ -102,7 +109,9 @@ def read_header(raw: bytes) -> MessageHeader:
     if len(line) < 8:
         raise _fail("bad_msh", "the MSH segment is truncated (fewer than 8 characters)")
     fs = chr(line[3])
-    text = line.decode("latin-1")
+    ascii_line = line.isascii()
+    # every codec Vigil reads is a superset of ASCII: an ASCII line reads the same in all of them
+    text = line.decode("ascii" if ascii_line else "latin-1")
     fields = text.split(fs)
     enc = fields[1] if len(fields) > 1 else ""
     if fs + enc not in _GOOD_SEPARATORS and not _separators_ok(fs, enc):
@@ -111,9 +120,14 @@ def read_header(raw: bytes) -> MessageHeader:
             "MSH-1/MSH-2 do not declare usable separators (expected e.g. '|^~\\&'): the MSH "
             "segment is truncated or damaged",
         )
-    fields = ["MSH", fs, *fields[1:]]
+    fields[0] = fs
+    fields.insert(0, "MSH")
     charset = fields[18] if len(fields) > 18 else ""
-    codec = codec_for(charset)
+    codec = _CODECS.get(charset)
+    if codec is None:
+        codec = codec_for(charset)
+        if codec is not None and len(_CODECS) < 256:
+            _CODECS[charset] = codec
     comp, rep = enc[0], enc[1]
     if codec is None:
         hdr = _header_from(fields, comp, rep, charset, "latin-1")
@@ -123,7 +137,7 @@ def read_header(raw: bytes) -> MessageHeader:
             "sender for UNICODE UTF-8 or 8859/1",
             hdr,
         )
-    if codec not in ("latin-1", "ascii"):
+    if not ascii_line and codec not in ("latin-1", "ascii"):
         with contextlib.suppress(UnicodeDecodeError):  # decode_message reports it, with offset
             fields = ["MSH", fs, *line.decode(codec).split(fs)[1:]]
     hdr = _header_from(fields, comp, rep, charset, codec)
@@ -139,29 +153,36 @@ def read_header(raw: bytes) -> MessageHeader:
     return hdr
 
 
-def _header_from(fields: list[str], comp: str, rep: str, charset: str, codec: str) -> MessageHeader:
-    def f(n: int) -> str:
-        return fields[n] if len(fields) > n else ""
+_CODECS: dict[str, str] = {}  # MSH-18 as sent -> codec (codec_for, memoised)
+_PAD = [""] * 19
 
-    t = f(9).split(rep, 1)[0].split(comp)
+
+def _header_from(fields: list[str], comp: str, rep: str, charset: str, codec: str) -> MessageHeader:
+    f = fields if len(fields) > 18 else fields + _PAD[len(fields) :]
+    t = f[9].split(rep, 1)[0].split(comp)
     mtype = t[0].strip()
-    if len(t) > 1 and t[1].strip():
-        mtype += "^" + t[1].strip()
-    return MessageHeader(
-        sending_application=_first(f(3), comp, rep).strip(),
-        sending_facility=_first(f(4), comp, rep).strip(),
-        receiving_application=_first(f(5), comp, rep).strip(),
-        receiving_facility=_first(f(6), comp, rep).strip(),
-        timestamp=f(7).strip(),
-        message_type=mtype,
-        structure=t[2].strip() if len(t) > 2 else "",
-        control_id=f(10).strip(),
-        processing_id=_first(f(11), comp, rep).strip(),
-        version=_first(f(12), comp, rep).strip(),
-        charset=charset.strip(),
-        codec=codec,
-        field_sep=fields[1],
-        encoding=fields[2],
+    if len(t) > 1:
+        ev = t[1].strip()
+        if ev:
+            mtype += "^" + ev
+    return tuple.__new__(
+        MessageHeader,
+        (
+            _first(f[3], comp, rep).strip(),  # sending_application
+            _first(f[4], comp, rep).strip(),  # sending_facility
+            _first(f[5], comp, rep).strip(),  # receiving_application
+            _first(f[6], comp, rep).strip(),  # receiving_facility
+            f[7].strip(),  # timestamp
+            mtype,  # message_type
+            t[2].strip() if len(t) > 2 else "",  # structure
+            f[10].strip(),  # control_id
+            _first(f[11], comp, rep).strip(),  # processing_id
+            _first(f[12], comp, rep).strip(),  # version
+            charset.strip(),  # charset
+            codec,  # codec
+            f[1],  # field_sep
+            f[2],  # encoding
+        ),
     )
 
 
@@ -187,43 +208,100 @@ class Segment:
 
 
 class Message:
-    """A decoded message: its header and its segments in the order received."""
+    """A decoded message: its header and its segments in the order received.
 
-    __slots__ = ("cache", "comp", "enc", "esc", "fs", "header", "index", "rep", "segments", "sub")
+    Segment lines are kept as strings (``lines``, ``names``, ``positions(name)``); a line is split
+    into fields the first time one of its fields is read (``fields_at``), and Segment objects
+    are only built when someone asks for ``segments``: the mapper works on positions.
+    """
+
+    __slots__ = (
+        "_pos",
+        "_segs",
+        "cache",
+        "comp",
+        "enc",
+        "esc",
+        "fcache",
+        "fs",
+        "header",
+        "lines",
+        "names",
+        "rep",
+        "sub",
+    )
 
     def __init__(self, header: MessageHeader, text: str) -> None:
         self.header = header
         self.fs = header.field_sep
-        self.enc = header.encoding
-        self.comp = self.enc[0]
-        self.rep = self.enc[1]
-        self.esc = self.enc[2] if len(self.enc) > 2 else ""
-        self.sub = self.enc[3] if len(self.enc) > 3 else "&"
-        segs: list[Segment] = []
-        index: dict[str, list[int]] = {}
-        for line in text.split("\r"):
-            if not line:
-                continue
-            name = line[:3]
-            pos = len(segs)
-            segs.append(Segment(name, line, pos))
-            idx = index.get(name)
-            if idx is None:
-                index[name] = [pos]
+        enc = self.enc = header.encoding
+        self.comp = enc[0]
+        self.rep = enc[1]
+        self.esc = enc[2] if len(enc) > 2 else ""
+        self.sub = enc[3] if len(enc) > 3 else "&"
+        lines = text.split("\r")
+        if "" in lines:
+            lines = [line for line in lines if line]
+        self.lines = lines
+        self.names = [line[:3] for line in lines]
+        self.fcache: list[list[str] | None] = [None] * len(lines)
+        self._pos: dict[str, tuple[int, ...] | list[int]] = {}
+        self._segs: list[Segment] | None = None
+        self.cache: dict[object, object] = {}
+
+    def positions(self, name: str) -> tuple[int, ...] | list[int]:
+        """Positions of the segments named ``name``, in order (found on first use)."""
+        p = self._pos.get(name)
+        if p is None:
+            names = self.names
+            k = names.count(name)
+            if k == 0:
+                p = ()
+            elif k == 1:
+                p = (names.index(name),)
             else:
-                idx.append(pos)
-        self.segments = segs
-        self.index = index
-        self.cache: dict[str, object] = {}
+                p = []
+                i = -1
+                for _ in range(k):
+                    i = names.index(name, i + 1)
+                    p.append(i)
+            self._pos[name] = p
+        return p
+
+    @property
+    def index(self) -> dict[str, list[int]]:
+        """Segment name -> positions, for every name in the message."""
+        return {name: list(self.positions(name)) for name in dict.fromkeys(self.names)}
 
     # -- raw access ------------------------------------------------------------------------------
 
+    @property
+    def segments(self) -> list[Segment]:
+        segs = self._segs
+        if segs is None:
+            segs = self._segs = [
+                Segment(name, line, pos)
+                for pos, (name, line) in enumerate(zip(self.names, self.lines, strict=True))
+            ]
+        return segs
+
+    def fields_at(self, pos: int) -> list[str]:
+        """Fields of the segment at ``pos`` (HL7 numbering), split once and cached."""
+        f = self.fcache[pos]
+        if f is None:
+            f = self.lines[pos].split(self.fs)
+            if self.names[pos] == "MSH":
+                f.insert(1, self.fs)
+            self.fcache[pos] = f
+        return f
+
     def first(self, name: str) -> Segment | None:
-        idx = self.index.get(name)
+        idx = self.positions(name)
         return self.segments[idx[0]] if idx else None
 
     def all(self, name: str) -> list[Segment]:
-        return [self.segments[i] for i in self.index.get(name, ())]
+        segs = self.segments
+        return [segs[i] for i in self.positions(name)]
 
     def raw_field(self, seg: Segment, n: int) -> str:
         f = seg.fields(self.fs)
@@ -234,12 +312,22 @@ class Message:
         f = seg._fields
         if f is None:
             f = seg.fields(self.fs)
+        return self._value(f, seg.name, field, comp, sub, rep)
+
+    def value_at(self, pos: int, field: int, comp: int = 0, sub: int = 0, rep: int = 1) -> str:
+        """``value`` of the segment at position ``pos``."""
+        f = self.fcache[pos]
+        if f is None:
+            f = self.fields_at(pos)
+        return self._value(f, self.names[pos], field, comp, sub, rep)
+
+    def _value(self, f: list[str], name: str, field: int, comp: int, sub: int, rep: int) -> str:
         if len(f) <= field:
             return ""
         v = f[field]
         if not v:
             return ""
-        if field <= 2 and seg.name == "MSH":
+        if field <= 2 and name == "MSH":
             return v
         if self.rep in v:
             reps = v.split(self.rep)
@@ -273,10 +361,20 @@ class Message:
         return value
 
 
+def prepare(raw: bytes) -> tuple[bytes, MessageHeader]:
+    """(normalised bytes, header): what ``read_header`` reads, kept for ``decode_prepared``."""
+    data = normalise(raw).lstrip(b" \t\r\x0b")
+    return data, _read_header(data)
+
+
 def decode_message(raw: bytes, header: MessageHeader | None = None) -> Message:
     """Bytes of one message -> Message. Raises MessageRejected (no_msh, bad_msh, bad_encoding)."""
     data = normalise(raw).lstrip(b" \t\r\x0b")
-    hdr = header or read_header(data)
+    return decode_prepared(data, header or read_header(data))
+
+
+def decode_prepared(data: bytes, hdr: MessageHeader) -> Message:
+    """Normalised bytes (from ``prepare``) and their header -> Message."""
     try:
         text = data.decode(hdr.codec)
     except UnicodeDecodeError as exc:

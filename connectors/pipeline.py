@@ -12,7 +12,7 @@ import contextlib
 from connectors.errors import MessageRejected
 from connectors.events import MappedMessage
 from connectors.mapper import Mapper
-from connectors.parse import MessageHeader, decode_message, read_header
+from connectors.parse import MessageHeader, decode_prepared, prepare, read_header
 from connectors.phi import Pseudonymiser
 from connectors.profile import Profile, load_profiles, select_profile
 from vigil.settings import Settings
@@ -62,8 +62,9 @@ class Pipeline:
                 control_id=hdr.control_id if hdr else "",
                 message_type=hdr.message_type if hdr else "",
             )
-        hdr = read_header(raw)
-        mapper = self._mapper_for(hdr.sending_application, hdr.sending_facility)
+        data, hdr = prepare(raw)
+        key = (hdr.sending_application, hdr.sending_facility)
+        mapper = self._route[key] if key in self._route else self._mapper_for(*key)
         if mapper is None:
             raise MessageRejected(
                 "unknown_sender",
@@ -74,7 +75,7 @@ class Pipeline:
                 control_id=hdr.control_id,
                 message_type=hdr.message_type,
             )
-        msg = decode_message(raw, hdr)
+        msg = decode_prepared(data, hdr)
         try:
             return mapper.map(msg)
         except MessageRejected:

@@ -14,7 +14,7 @@ if str(_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from anywhere
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth  # noqa: E402
+from dashboard import auth, data  # noqa: E402
 from dashboard.nav import pages_for  # noqa: E402
 from vigil.errors import VigilError  # noqa: E402
 
@@ -26,15 +26,11 @@ def _warm_up_started(db_url: str, version: object) -> bool:
     """Compute the aggregates in the background once per process and data version."""
     import threading
 
-    from dashboard import data
-
     threading.Thread(target=data.warm_up, name="vigil-warm-up", daemon=True).start()
     return True
 
 
 def _main() -> None:
-    from dashboard import data
-
     if data.WARM_UP_IN_BACKGROUND:
         _warm_up_started(data.url(), data.data_version())
     ident = auth.current_identity()

@@ -86,7 +86,7 @@ def data_version() -> DataVersion:
 # --- monitor results ----------------------------------------------------------------------
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=4)  # shared read-only: no copy per rerun
 def _run_results(db_url: str, run_id: int) -> dict[str, Any] | None:
     with session_scope(engine()) as s:
         run = s.get(MonitorRun, run_id)
@@ -1075,3 +1075,13 @@ def warm_up() -> float:
     turnaround_table("read_min")
     read_time_coverage()
     return time.perf_counter() - t0
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _export_csv(db_url: str, key: tuple[int, int], model: str) -> str:
+    return deidentified_export(discordant_export(model)).to_csv(index=False)
+
+
+def discordant_export_csv(model: str) -> str:
+    """The de-identified CSV of discordant cases (built once per data version)."""
+    return _export_csv(url(), data_version().frame_key, model)

@@ -122,6 +122,19 @@ def resolve_spec(model: AIModel, spec: Path | None) -> AdapterSpec:
     return load_spec(demo)
 
 
+def declared_tolerance(model: AIModel) -> dict[str, float] | None:
+    """The tolerance the model's re-scoring spec declares (for monitors and pages), or None."""
+    try:
+        spec = resolve_spec(model, None)
+    except InvalidInputError:
+        return None
+    return {
+        "mean_abs": spec.tolerance_mean_abs,
+        "case_abs": spec.tolerance_case_abs,
+        "flip_rate": spec.tolerance_flip_rate,
+    }
+
+
 def _age_band(age: Any) -> str:
     if age is None or pd.isna(age):
         return "unknown"
@@ -366,7 +379,7 @@ def run_rescore(
             actor=opts.actor,
             action="rescore.run",
             target=f"model:{model.name}",
-            detail={k: v for k, v in summary.as_dict().items() if k != "tolerance"},
+            detail=summary.as_dict(),
         )
     return summary
 
@@ -375,12 +388,13 @@ def _store(engine, rows, todo, model_id, model_hash, run_id, device, now, existi
     """Write one batch's results (updating earlier error rows of the same case and hash)."""
     with session_scope(engine) as s:
         for row in rows:
-            sid = int(todo.iloc[row.pop("i")]["study_id"])
+            case = todo.iloc[row.pop("i")]
+            sid = int(case["study_id"])
             values = {
                 "run_id": run_id,
                 "device": device,
                 "scored_at": now,
-                "production_score": float(todo.loc[todo["study_id"] == sid, "score"].iloc[0]),
+                "production_score": float(case["score"]),
                 "rescore_score": None,
                 "difference": None,
                 "call_flip": None,

@@ -204,8 +204,9 @@ class FolderSource(ImageSource):
             files.sort()
 
     def path_of(self, study_uid: str | None, accession: str | None) -> str:
-        uid = study_uid if study_uid in self.by_uid else self.by_accession.get(accession or "")
-        if not uid:
+        # the Study Instance UID is authoritative; the accession only when the UID is unknown
+        uid = study_uid if study_uid else self.by_accession.get(accession or "")
+        if not uid or uid not in self.by_uid:
             raise CaseError(
                 "study_missing",
                 f"study {study_uid or '?'} (accession {accession or '?'}) is not in {self.folder}",
@@ -255,9 +256,10 @@ class DicomWebSource(ImageSource):
         return vals[0]
 
     def find_study(self, study_uid: str | None, accession: str | None) -> str:
-        if study_uid and self._qido("/studies", StudyInstanceUID=study_uid):
-            return study_uid
-        if accession:
+        if study_uid:  # authoritative: no guessing by accession when the UID is not there
+            if self._qido("/studies", StudyInstanceUID=study_uid):
+                return study_uid
+        elif accession:
             found = self._qido("/studies", AccessionNumber=accession)
             if found:
                 return str(self._value(found[0], "0020000D"))
@@ -287,6 +289,49 @@ class DicomWebSource(ImageSource):
         return f"dicomweb:{self.base}"
 
 
+class SimulatedSource(ImageSource):
+    """The simulated hospital's PACS: a ``vigil simulate`` folder whose images are rendered on
+    request. The first read of a study writes its DICOM file under ``RUN/dicom/<Study UID>/``
+    (only studies a job samples are ever rendered, never the whole network), then decodes it like
+    any other file; later reads find the file."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        if not (self.run_dir / "truth.parquet").is_file():
+            raise InvalidInputError(
+                f"--source simulated:{run_dir}: no truth.parquet there. Fix: give the folder "
+                "of a `vigil simulate --out DIR` run"
+            )
+        self._rows: dict[str, int] | None = None
+
+    def _load(self) -> dict[str, int]:
+        if self._rows is None:  # in each worker, on first use (keeps the source small to pickle)
+            import pandas as pd
+
+            df = pd.read_parquet(self.run_dir / "truth.parquet")
+            df = df[df["model"].notna()] if "model" in df else df
+            self._df = df.reset_index(drop=True)
+            self._rows = {str(u): i for i, u in enumerate(self._df["study_uid"])}
+        return self._rows
+
+    def read(self, study_uid: str | None, accession: str | None) -> np.ndarray:
+        from models.truth import studies_from_truth
+        from vigil.simulate.dicom import write_studies
+
+        rows = self._load()
+        if study_uid not in rows:
+            raise CaseError("study_missing", f"study {study_uid} is not in {self.run_dir}")
+        folder = self.run_dir / "dicom" / str(study_uid)
+        files = sorted(folder.glob("*.dcm")) if folder.is_dir() else []
+        if not files:
+            [study] = studies_from_truth(self._df.iloc[[rows[study_uid]]])
+            files = write_studies([study], self.run_dir / "dicom")
+        return decode_hu(files[len(files) // 2])
+
+    def describe(self) -> str:
+        return f"simulated:{self.run_dir}"
+
+
 def split_multipart(body: bytes, content_type: str) -> list[bytes]:
     """The bodies of a multipart/related response (RFC 2046), in order."""
     boundary = ""
@@ -314,9 +359,11 @@ def open_source(text: str) -> ImageSource:
         return FolderSource(Path(rest))
     if sep and kind == "dicomweb":
         return DicomWebSource(rest)
+    if sep and kind == "simulated":
+        return SimulatedSource(Path(rest))
     if "://" not in text:
         return FolderSource(Path(text))
     raise InvalidInputError(
-        f"--source {text!r}: use folder:PATH or dicomweb:URL "
+        f"--source {text!r}: use folder:PATH, dicomweb:URL or simulated:RUN_DIR "
         "(e.g. dicomweb:http://127.0.0.1:8042/dicom-web)"
     )

@@ -116,7 +116,10 @@ def simulated_network(studies: int, *, months: int = 12, seed: int = 0, stable: 
     cfg = SimulationConfig(studies=studies, months=months, seed=seed, stable=stable)
     net = build(cfg)
     plan = build_plan(net)
-    truth = truth_table(net, plan).to_pandas()
+    import inspect
+
+    args = (net,) if len(inspect.signature(truth_table).parameters) == 1 else (net, plan)
+    truth = truth_table(*args).to_pandas()
     infos = []
     for mi in range(len(net.go_live)):
         card = tomllib.loads(model_card(net, mi, _acceptance(net, mi)))

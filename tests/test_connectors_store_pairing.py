@@ -219,3 +219,25 @@ def test_order_then_times_fill_in_and_patient_merge(engine):
     with Session(engine) as s:
         old = s.get(Patient, "old")
         assert old is not None and old.merged_into == "new" and old.sex == "M"
+
+
+def test_resend_after_dead_letter_is_stored_once_the_mapping_works(engine):
+    from cryptography.fernet import Fernet
+
+    from connectors.store_writer import DEADLETTER, Rejected
+    from vigil.store.tables import DeadLetter
+
+    key = Fernet.generate_key().decode()
+    w = StoreWriter(engine, key)
+    bad = Rejected("RADIS^NGH", "r1", "ORU^R01", "unknown_sender", "no profile", b"MSH|raw")
+    assert w.write([bad]) == [DEADLETTER]
+    assert w.write([bad]) == [DUPLICATE]  # resent while still failing: not dead-lettered twice
+    assert w.write([read("r1", study(), "positive", "F", T0)]) == [STORED]
+    assert w.write([read("r1", study(), "positive", "F", T0)]) == [DUPLICATE]
+    assert len(_reads(engine)) == 1
+    with Session(engine) as s:
+        (dl,) = s.exec(select(DeadLetter)).scalars().all()
+        assert dl.replay_outcome == "stored" and dl.replayed_at is not None
+        assert Fernet(key.encode()).decrypt(dl.raw_encrypted) == b"MSH|raw"
+        (led,) = s.exec(select(ReceivedMessage)).scalars().all()
+        assert led.outcome == "stored"

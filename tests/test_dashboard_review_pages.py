@@ -119,7 +119,7 @@ def _download_text(at) -> str:
     """The export the page offers, rebuilt the way the page builds it (AppTest keeps a URL)."""
     from dashboard import data
 
-    return data.deidentified_export(data.discordant_export("neurovue-ich")).to_csv(index=False)
+    return data.discordant_export_csv("neurovue-ich")
 
 
 def test_turnaround_medians_against_scipy(engine: Engine) -> None:

@@ -93,8 +93,9 @@ def test_folder_source_index_and_missing(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not dicom")
     src = FolderSource(tmp_path)
     by_uid = src.read(df.study_uid[0], None)
-    by_acc = src.read("1.2.3.unknown", df.accession[0])  # accession fallback
+    by_acc = src.read(None, df.accession[0])  # accession when the UID is not known
     np.testing.assert_array_equal(by_uid, by_acc)
-    with pytest.raises(CaseError) as exc:
-        src.read("1.2.3.4", "NOPE")
-    assert exc.value.code == "study_missing"
+    for uid, acc in (("1.2.3.4", "NOPE"), ("1.2.3.4", df.accession[1]), (None, "NOPE")):
+        with pytest.raises(CaseError) as exc:  # a UID not there is missing, whatever the acc.
+            src.read(uid, acc)
+        assert exc.value.code == "study_missing"

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pydicom
-from pydicom.encaps import encapsulate
 import pytest
 from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from PIL import Image
+from pydicom.encaps import encapsulate
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -40,11 +40,16 @@ CARDS = {
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> pd.DataFrame:
-    """A small simulated network (``vigil simulate``): its truth table."""
+def sim_dir(tmp_path_factory) -> Path:
+    """A small simulated network (``vigil simulate``)."""
     out = tmp_path_factory.mktemp("sim")
     simulate(SimulationConfig(studies=400, months=2, seed=11, out=out, force=True))
-    return truth_frame(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sim(sim_dir) -> pd.DataFrame:
+    return truth_frame(sim_dir)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +103,20 @@ def test_reproduces_vendor_scores_within_tolerance(engine, settings, ich, tmp_pa
     with session_scope(engine) as s:
         audit = s.exec(select(AuditLog).where(AuditLog.action == "rescore.run")).all()
     assert len(audit) == 1 and audit[0].detail["n_scored"] == 120
+    # Grad-CAM maps for exactly the discordant cases (recomputed from the truth table)
+    res = res.merge(df[["study_uid", "rad_label_final"]], on="study_uid")
+    lab = res["rad_label_final"]
+    known = lab.isin(["positive", "negative"])
+    pos = lab == "positive"
+    disc = known & (((res["ai_score"] >= 0.5) != pos) | ((res["rescore_score"] >= 0.5) != pos))
+    assert disc.sum() > 0 and summary.saliency_maps == disc.sum()
+    assert res.loc[disc, "saliency_path"].notna().all()
+    assert res.loc[~disc, "saliency_path"].isna().all()
+    for p in res.loc[disc, "saliency_path"]:
+        path = Path(p)
+        assert path.is_relative_to(settings.data_dir) and path.suffix == ".png"
+        with Image.open(path) as im:
+            assert im.format == "PNG" and im.size == (256, 256)
 
 
 def test_lung_model_reproduces_too(sim, tmp_path, monkeypatch) -> None:
@@ -267,29 +286,6 @@ def test_allocate_properties(sizes, n) -> None:
         assert all(o >= 1 for o, s in zip(out, sizes, strict=True) if s > 0)
 
 
-def test_saliency_maps_for_discordant_cases(sqlite_store, ich) -> None:
-    engine, settings = sqlite_store
-    df, folder = ich
-    store_truth(engine, df)
-    summary = run_rescore(
-        engine, settings,
-        RescoreOptions(model="neurovue-ich", source=f"folder:{folder}", sample=120, workers=0),
-    )  # fmt: skip
-    res = _results(engine).merge(df[["study_uid", "ai_score", "rad_label_final"]], on="study_uid")
-    lab = res["rad_label_final"]
-    known = lab.isin(["positive", "negative"])
-    pos = lab == "positive"
-    disc = known & (((res["ai_score"] >= 0.5) != pos) | ((res["rescore_score"] >= 0.5) != pos))
-    assert disc.sum() > 0 and summary.saliency_maps == disc.sum()
-    assert res.loc[disc, "saliency_path"].notna().all()
-    assert res.loc[~disc, "saliency_path"].isna().all()
-    for p in res.loc[disc, "saliency_path"]:
-        path = Path(p)
-        assert path.is_relative_to(settings.data_dir) and path.suffix == ".png"
-        with Image.open(path) as im:
-            assert im.format == "PNG" and im.size == (256, 256)
-
-
 def test_grad_cam_points_at_the_lesion() -> None:
     """For an obvious lesion the map's peak lies on the lesion (located independently)."""
     import torch
@@ -300,38 +296,44 @@ def test_grad_cam_points_at_the_lesion() -> None:
 
     spec = load_spec(spec_path("neurovue-ich"))
     adapter = make_adapter(spec).load("cpu")
-    hits = 0
+    centres, images = [], []
     for seed in range(8):
         study = StudyImage("1.2.3", "A1", "HEAD", evidence=4.0, seed=seed, manufacturer="SIEMENS")
-        lesion = render_hu(study) - render_hu(StudyImage("1.2.3", "A1", "HEAD", -5.0, seed,
-                                                         manufacturer="SIEMENS"))  # fmt: skip
-        cy, cx = np.unravel_index(np.argmax(lesion), lesion.shape)
-        x = spec.preprocess.apply(quantise_like_dicom(render_hu(study)))[None]
-        cam = grad_cam(adapter.module, x, spec.saliency_layer)[0].numpy()
+        faint = StudyImage("1.2.3", "A1", "HEAD", -5.0, seed, manufacturer="SIEMENS")
+        lesion = render_hu(study) - render_hu(faint)  # same anatomy and noise: only the lesion
+        centres.append(np.unravel_index(np.argmax(lesion), lesion.shape))
+        images.append(spec.preprocess.apply(quantise_like_dicom(render_hu(study))))
+    cams = grad_cam(adapter.module, torch.stack(images), spec.saliency_layer).numpy()
+    hits = 0
+    for (cy, cx), cam in zip(centres, cams, strict=True):
         py, px = np.unravel_index(np.argmax(cam), cam.shape)
         hits += int(np.hypot(py - cy, px - cx) <= 6)
     assert hits >= 7
     assert torch.is_grad_enabled()
 
 
-def test_cli_rescore(settings, ich, tmp_path) -> None:
-    df, folder = ich
+def test_cli_rescore_renders_only_the_sampled_studies(settings, sim, sim_dir, tmp_path) -> None:
+    """The demo path: `--source simulated:RUN` renders DICOM files for the sample only."""
+    df = sim[sim["model"] == "neurovue-ich"].iloc[:60]
     engine = open_store(settings)
-    store_truth(engine, df.iloc[:40])
+    store_truth(engine, df)
     runner = CliRunner()
     card = tmp_path / "card.toml"
     card.write_text(CARDS["neurovue-ich"])
     assert runner.invoke(app, ["models", "add", str(card)]).exit_code == 0
     res = runner.invoke(
         app,
-        ["rescore", "--model", "neurovue-ich", "--sample", "40", "--source", f"folder:{folder}",
-         "--device", "cpu", "--seed", "2"],
+        ["rescore", "--model", "neurovue-ich", "--sample", "40", "--source",
+         f"simulated:{sim_dir}", "--device", "cpu", "--seed", "2"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "40 scored" in res.output and "within tolerance" in res.output
+    rendered = {p.name for p in (sim_dir / "dicom").iterdir()}
+    assert rendered == set(_results(engine)["study_uid"]) and len(rendered) == 40
+    assert len(sim) > 300  # the network had far more studies than were rendered
     res = runner.invoke(app, ["rescore", "--model", "neurovue-ich", "--source", "ftp://x"])
-    assert res.exit_code == 1 and "folder:PATH or dicomweb:URL" in res.output
-    res = runner.invoke(app, ["rescore", "--model", "nope", "--source", f"folder:{folder}"])
+    assert res.exit_code == 1 and "folder:PATH, dicomweb:URL" in res.output
+    res = runner.invoke(app, ["rescore", "--model", "nope", "--source", f"folder:{tmp_path}"])
     assert res.exit_code == 1 and "no model named 'nope'" in res.output
 
 
@@ -347,3 +349,25 @@ def test_device_cuda_without_gpu_is_a_clear_error(sqlite_store, ich) -> None:
             engine, settings,
             RescoreOptions(model="neurovue-ich", source=f"folder:{folder}", device="cuda"),
         )  # fmt: skip
+
+
+def test_declared_tolerance_comes_from_the_spec(tmp_path) -> None:
+    from models.rescore import declared_tolerance
+
+    spec = load_spec(spec_path("neurovue-ich"))
+    tol = declared_tolerance(AIModel(name="neurovue-ich", finding="ich"))
+    assert tol == {
+        "mean_abs": spec.tolerance_mean_abs,
+        "case_abs": spec.tolerance_case_abs,
+        "flip_rate": spec.tolerance_flip_rate,
+    }
+    assert declared_tolerance(AIModel(name="vendor-x", finding="ich")) is None
+    custom = tmp_path / "spec.toml"
+    custom.write_text(
+        '[rescoring]\nadapter = "module"\n[rescoring.preprocess]\nwindow_level = 40\n'
+        "window_width = 80\n[rescoring.tolerance]\nmean_abs = 0.01\n"
+    )
+    card = {"rescoring": {"spec": str(custom)}}
+    assert (
+        declared_tolerance(AIModel(name="vendor-x", finding="ich", card=card))["mean_abs"] == 0.01
+    )

@@ -37,7 +37,13 @@ def test_simulate_ingest_monitor_end_to_end(tmp_path: Path, monkeypatch) -> None
         ],
         lambda: ["models", "add", *sorted(str(p) for p in (sim / "models").glob("*.toml"))],
         lambda: ["ingest", str(sim / "feeds")],
-        lambda: ["monitor", "--json", str(tmp_path / "run.json")],
+        lambda: [
+            "monitor",
+            "--json",
+            str(tmp_path / "run.json"),
+            "--evidently-report",
+            str(tmp_path / "evidently"),
+        ],
     ]
     try:
         for step in steps:
@@ -59,6 +65,10 @@ def test_simulate_ingest_monitor_end_to_end(tmp_path: Path, monkeypatch) -> None
         positives = int(((truth["model"] == name) & (truth["rad_label_final"] == "positive")).sum())
         assert abs(res["counts"]["positive"] - positives) <= max(3, 0.02 * positives)
         assert res["performance"]["metrics"]["sensitivity"]["status"] == "ok"
+    # Evidently's own HTML report per model, reference vs latest month
+    reports = sorted(p.name for p in (tmp_path / "evidently").glob("*.html"))
+    assert [r.split("-drift-")[0] for r in reports] == ["lungsight-nodule", "neurovue-ich"]
+    assert "evidently" in (tmp_path / "evidently" / reports[0]).read_text()[:200_000].lower()
     alerts = {(a["kind"], a["model"], a["subgroup"], a["metric"]) for a in doc["alerts"]}
     # the two strongest injected events show even on this small network
     assert ("drift", "lungsight-nodule", "", "psi:model_version") in alerts

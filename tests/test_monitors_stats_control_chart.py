@@ -163,8 +163,8 @@ def test_bernoulli_arl_small_case_by_hand() -> None:
 def test_bernoulli_cusum_detects_a_drop() -> None:
     rng = np.random.default_rng(6)
     delays = []
-    for _ in range(200):
-        y = np.r_[rng.random(300) < 0.9, rng.random(3000) < 0.75].astype(int)
+    for _ in range(100):
+        y = np.r_[rng.random(300) < 0.9, rng.random(1200) < 0.75].astype(int)
         chart = bernoulli_cusum(y, p0=0.9, drop=0.05, arl0=5000)
         late = [i for i, pt in enumerate(chart.points) if pt.alarm and i >= 300]
         delays.append(late[0] - 300 + 1 if late else np.inf)

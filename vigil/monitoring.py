@@ -196,7 +196,9 @@ def window_checks(
     return out
 
 
-def _charts(trend: list[dict[str, Any]], ref: list[str], arl0: float) -> list[dict[str, Any]]:
+def control_charts(
+    trend: list[dict[str, Any]], ref: list[str], arl0: float
+) -> list[dict[str, Any]]:
     """Lower CUSUM per metric from the first reference month on. The in-control target is the
     pooled reference months' proportion, taken at its lower 97.5% bound so that the error of
     estimating it does not become a false alarm (the card's figure is compared, not charted:
@@ -445,7 +447,7 @@ def evaluate_model(
     )
     result["performance_checks"] = checks
     candidates += alerting.performance_alerts(info.name, checks)
-    charts = guarded("control_chart", lambda: _charts(trend, ref, config.chart_arl0), [])
+    charts = guarded("control_chart", lambda: control_charts(trend, ref, config.chart_arl0), [])
     result["control_chart"] = charts
     candidates += alerting.control_chart_alerts(info.name, charts)
     thresholds = sorted(

@@ -67,7 +67,7 @@ for k, spec in enumerate(INPUT_SPECS):
     values[spec.key] = cols[k % 2].number_input(
         f"{spec.label} ({spec.unit}) — {tag}",
         value=float(default),
-        min_value=0.0,
+        min_value=None if spec.key == "minutes_saved_per_study" else 0.0,  # may be negative
         step=max(float(spec.default) / 20.0, 0.01),
         help=spec.source,
         disabled=not can_edit,

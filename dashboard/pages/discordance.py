@@ -29,15 +29,18 @@ if kind != "all":
 m1, m2 = st.columns(2)
 m1.metric("Discordant cases to review", len(data.discordant_cases(model, adjudicated=False)))
 m2.metric("Adjudicated", len(data.discordant_cases(model, adjudicated=True)))
+SHOWN = 500  # newest first; the export has every case
 if cases.empty:
     st.success("No cases here.")
 else:
+    if len(cases) > SHOWN:
+        st.caption(f"The {SHOWN} most recent of {len(cases):,} cases; the export has all.")
+    cases = cases.head(SHOWN)
     st.dataframe(cases, hide_index=True, width="stretch")
 
-export = data.deidentified_export(data.discordant_export(model))
 st.download_button(
     "Export discordant cases, de-identified (CSV)",
-    export.to_csv(index=False),
+    data.discordant_export_csv(model),
     file_name=f"vigil-discordant-{model}.csv",
     mime="text/csv",
     help="No accession, no study id, no exact dates: a one-way case key, age band, exam month.",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import data
-from dashboard.theme import OKABE_ITO, style
+from dashboard.theme import colour_for, style
 
 st.title("Ingest health")
 hours = st.select_slider(
@@ -19,14 +19,15 @@ if per_hour.empty:
 else:
     total = per_hour.groupby("sender")["messages"].sum()
     st.metric(f"Messages in the last {hours} h", int(total.sum()))
-    fig = px.bar(
-        per_hour,
-        x="hour",
-        y="messages",
-        color="sender",
-        pattern_shape="outcome",
-        color_discrete_sequence=OKABE_ITO,
-    )
+    fig = go.Figure()
+    senders = sorted(per_hour["sender"].unique())
+    for sender, g in per_hour.groupby("sender"):
+        fig.add_trace(
+            go.Bar(
+                x=g["hour"], y=g["messages"], name=sender, marker_color=colour_for(sender, senders)
+            )
+        )
+    fig.layout.barmode = "stack"
     st.plotly_chart(
         style(fig, x_title="Hour received (UTC)", y_title="Messages per hour"), width="stretch"
     )

@@ -38,24 +38,26 @@ if len(ok):
     )
 base = card.get(f"baseline_{metric}")
 target = card.get(f"target_{metric}")
+hlines = []
 if base is not None:
-    fig.add_hline(
-        y=base, line_dash="dot", line_color=REFERENCE_COLOUR, annotation_text=f"baseline {base:.2f}"
-    )
+    hlines.append((base, f"baseline {base:.2f}", REFERENCE_COLOUR, "dot"))
 if target is not None:
-    fig.add_hline(
-        y=target, line_dash="dash", line_color=ALERT_COLOUR, annotation_text=f"target {target:.2f}"
-    )
+    hlines.append((target, f"target {target:.2f}", ALERT_COLOUR, "dash"))
 unit = "false positives per study" if metric == "fp_per_study" else "proportion (0-1)"
 if metric != "fp_per_study":
-    fig.update_yaxes(range=[0, 1.02])
+    fig.layout.yaxis.range = [0, 1.02]
 if ok.empty:
     st.warning(
         f"Every {'month' if freq == 'M' else 'week'} has too few cases for "
         f"{METRIC_LABELS[metric].lower()} (see the table): try months, or another metric."
     )
 st.plotly_chart(
-    style(fig, x_title="Period (exam date)", y_title=f"{METRIC_LABELS[metric]}, {unit}"),
+    style(
+        fig,
+        x_title="Period (exam date)",
+        y_title=f"{METRIC_LABELS[metric]}, {unit}",
+        hlines=hlines,
+    ),
     width="stretch",
 )
 st.caption(
@@ -151,11 +153,14 @@ else:
             name=METRIC_LABELS[metric],
         )
     )
-    if target is not None:
-        f3.add_vline(x=target, line_dash="dash", line_color=ALERT_COLOUR)
+    tl = [(target, "target", ALERT_COLOUR, "dash")] if target is not None else []
     st.plotly_chart(
         style(
-            f3, x_title=f"{METRIC_LABELS[metric]} ({unit}) with 95% CI", y_title="Site", height=320
+            f3,
+            x_title=f"{METRIC_LABELS[metric]} ({unit}) with 95% CI",
+            y_title="Site",
+            height=320,
+            vlines=tl,
         ),
         width="stretch",
     )
@@ -211,6 +216,12 @@ for m, ccol in (
         name=METRIC_LABELS[m],
         colour=ccol,
     )
-f4.add_vline(x=op, line_dash="dot", line_color=REFERENCE_COLOUR, annotation_text="current")
-f4.add_vline(x=thr, line_dash="dash", line_color=ALERT_COLOUR, annotation_text="what-if")
-st.plotly_chart(style(f4, x_title="Threshold (score)", y_title="Proportion (0-1)"), width="stretch")
+st.plotly_chart(
+    style(
+        f4,
+        x_title="Threshold (score)",
+        y_title="Proportion (0-1)",
+        vlines=[(op, "current", REFERENCE_COLOUR, "dot"), (thr, "what-if", ALERT_COLOUR, "dash")],
+    ),
+    width="stretch",
+)

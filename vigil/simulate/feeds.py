@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -135,9 +134,12 @@ def build_plan(net: Network) -> FeedPlan:
         for mk in months:
             file_bom[(s, mk)] = bool(rng.random() < m)
             file_batch[(s, mk)] = bool(rng.random() < m)
-    if m > 0 and months:  # every messy run shows each file-level quirk at least once
-        file_bom[(W.S_NEUROVUE, months[0])] = True
-        file_batch[(W.S_SYNRIS, months[-1])] = True
+    if m > 0:  # every messy run shows each file-level quirk at least once
+        nvu, syn = month[sender == W.S_NEUROVUE], month[sender == W.S_SYNRIS]
+        if len(nvu):
+            file_bom[(W.S_NEUROVUE, int(nvu.min()))] = True
+        if len(syn):
+            file_batch[(W.S_SYNRIS, int(syn.max()))] = True
     return FeedPlan(
         time, kind, study, sender, seq, month, eol, zseg, esc, empty_msh7, ts_style, salt,
         malformed, file_bom, file_batch,
@@ -267,7 +269,3 @@ def iter_plan_messages(net: Network, plan: FeedPlan) -> Iterator[tuple[str, byte
     for _key, a, b in plan.month_slices():
         for s, raw in _messages(net, plan, a, b):
             yield W.SENDERS[s], raw
-
-
-def send_time_iso(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat()

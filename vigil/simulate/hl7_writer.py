@@ -31,7 +31,7 @@ S_RADIS, S_SYNRIS, S_NEUROVUE, S_LUNGSIGHT = range(4)
 
 # malformed kinds and the dead-letter reason code a connector should give them
 MALFORMED = ("", "truncated_msh", "missing_accession", "non_numeric_score", "garbage_bytes")
-MALFORMED_REASON = ("", "unparseable", "no_accession", "bad_value", "bad_encoding")
+MALFORMED_REASON = ("", "bad_msh", "missing_accession", "bad_score", "bad_encoding")
 
 LOINC_FINDINGS = "18782-3^Radiology Study observation (narrative)^LN"
 LOINC_IMPRESSION = "19005-8^Radiology Imaging study [Impression] (narrative)^LN"

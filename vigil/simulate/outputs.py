@@ -34,7 +34,7 @@ def _iso(t: int) -> str:
 # --- truth.parquet ---------------------------------------------------------------------------
 
 
-def truth_table(net: Network, plan: FeedPlan):
+def truth_table(net: Network):
     """One row per study (pyarrow Table)."""
     import pyarrow as pa
 
@@ -501,7 +501,7 @@ def write_outputs(net: Network, plan: FeedPlan, out: Path) -> dict[str, Any]:
 
     man = manifest(net, plan)
     (out / "manifest.json").write_text(json.dumps(man, indent=1, ensure_ascii=False) + "\n")
-    pq.write_table(truth_table(net, plan), out / "truth.parquet", compression="zstd")
+    pq.write_table(truth_table(net), out / "truth.parquet", compression="zstd")
     (out / "models").mkdir(exist_ok=True)
     for mi, m in enumerate(C.MODELS):
         card = model_card(net, mi, man["models"][mi]["acceptance_test"])

@@ -48,21 +48,19 @@ def dashboard_cmd(
     hospital's SSO proxy and set VIGIL_AUTH_HEADER to the header carrying the user name.
     """
     import os
-    import subprocess
-    from pathlib import Path
 
     from vigil.cli.console import console
     from vigil.store.db import open_store
 
     open_store()  # migrate (and fail with one line) before the server starts
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", DO_NOT_TRACK="1")
-    console.print(f"Vigil dashboard on http://{host}:{port} (Ctrl-C stops it)")
+    os.environ["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    os.environ["DO_NOT_TRACK"] = "1"
     cmd = streamlit_command(port, host)
-    try:  # cwd: streamlit reads dashboard/.streamlit/config.toml from the working directory
-        rc = subprocess.call(cmd, env=env, cwd=Path(cmd[4]).parent)
-    except KeyboardInterrupt:
-        rc = 0
-    raise typer.Exit(rc)
+    console.print(f"Vigil dashboard on http://{host}:{port} (Ctrl-C stops it)")
+    # cwd: streamlit reads dashboard/.streamlit/config.toml from the working directory.
+    # exec: the server replaces this process, so a service manager's stop signal reaches it.
+    os.chdir(os.path.dirname(cmd[4]))
+    os.execv(cmd[0], cmd)
 
 
 def register(app: typer.Typer) -> None:

@@ -35,8 +35,9 @@ def rescore_cmd(
     source: str = typer.Option(
         ...,
         "--source",
-        help="Where the images are: folder:PATH (a DICOM folder) or dicomweb:URL "
-        "(e.g. dicomweb:http://pacs:8042/dicom-web).",
+        help="Where the images are: folder:PATH (a DICOM folder), dicomweb:URL "
+        "(e.g. dicomweb:http://pacs:8042/dicom-web), or simulated:RUN_DIR (a `vigil simulate` "
+        "folder; renders the sampled studies' DICOM files on request).",
     ),
     adapter: str = typer.Option(
         None, "--adapter", help="Adapter name (entry point) overriding the spec's adapter key."
