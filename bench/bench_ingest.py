@@ -133,7 +133,8 @@ def main() -> None:
                     f"vigil ingest -> {name:<10}: {summary.messages / wall:>10,.0f} msg/s wall, "
                     f"{summary.messages / cpu:,.0f} msg per CPU-second ({args.workers} workers); "
                     f"stored {o['stored']:,} ignored {o['ignored']:,} "
-                    f"dead letters {o['deadletter']:,}"
+                    f"dead letters {o['deadletter']:,} "
+                    f"{dict(summary.dead_by_reason.most_common(3))}"
                 )
                 summary, wall, cpu = run_ingest(url, files, args.workers)
                 print(

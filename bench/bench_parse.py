@@ -71,6 +71,11 @@ def main() -> None:
     ap.add_argument("--feeds", type=Path, default=None, help="a simulation's feeds/ folder")
     ap.add_argument("--hl7apy", type=int, default=300, help="messages for the hl7apy baseline")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--by-kind",
+        action="store_true",
+        help="also time each sender and message type on its own (a fresh pipeline per kind)",
+    )
     args = ap.parse_args()
 
     from connectors.errors import MessageRejected
@@ -131,6 +136,40 @@ def main() -> None:
         f"vigil is {r_vigil[0] / r_apy[0]:.0f}x hl7apy; a plain split is "
         f"{r_plain[0] / r_vigil[0]:.1f}x faster than vigil"
     )
+    if args.by_kind:
+        _by_kind(msgs, settings, args.repeat)
+
+
+def _by_kind(msgs: list[bytes], settings, repeat: int) -> None:
+    """Per sender and message type: where the time goes (stream order kept within a kind)."""
+    from connectors.errors import MessageRejected
+    from connectors.labeller import labeller_for
+    from connectors.parse import read_header
+    from connectors.pipeline import Pipeline
+
+    kinds: dict[str, list[bytes]] = {}
+    for raw in msgs:
+        try:
+            h = read_header(raw)
+            key = f"{h.sending_application} {h.message_type.partition('^')[0]}"
+        except MessageRejected:
+            key = "rejected at MSH"
+        kinds.setdefault(key, []).append(raw)
+    print(f"{'kind':<36}{'messages':>10}{'msg/s per CPU s':>16}{'us/msg':>8}")
+    for key, items in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
+        fresh: list[Pipeline] = []
+        for _ in range(repeat):
+            labeller_for.cache_clear()
+            fresh.append(Pipeline(settings))
+
+        def run(batch: list[bytes], pipes: list[Pipeline] = fresh) -> None:
+            pipe = pipes.pop()
+            for raw in batch:
+                with contextlib.suppress(MessageRejected):
+                    pipe.handle(raw)
+
+        cpu, _wall = _rate(run, items, repeat)
+        print(f"{key:<36}{len(items):>10}{cpu:>16,.0f}{1e6 / cpu:>8.0f}")
 
 
 if __name__ == "__main__":

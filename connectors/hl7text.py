@@ -49,6 +49,7 @@ def codec_for(charset: str) -> str | None:
 # Escape sequences
 
 
+_HEX = re.compile(r"[0-9A-Fa-f]*")
 _FORMATTING = {".br": "\n", ".sp": "\n", ".fi": "", ".nf": "", ".in": "", ".ti": "", ".ce": "\n"}
 
 
@@ -110,7 +111,7 @@ def _decode_sequence(
     head = seq[0]
     if head == "X" or head == "x":
         hexdigits = seq[1:]
-        if len(hexdigits) % 2 or not re.fullmatch(r"[0-9A-Fa-f]*", hexdigits):
+        if len(hexdigits) % 2 or not _HEX.fullmatch(hexdigits):
             return None
         try:
             return bytes.fromhex(hexdigits).decode(codec)

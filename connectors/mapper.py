@@ -11,6 +11,7 @@ read wherever they are.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 from connectors.errors import MessageRejected
@@ -50,6 +51,86 @@ _EVN_2_MSH_7 = (Loc("EVN", None, 2), Loc("MSH", None, 7))
 _ORC_1 = (Loc("ORC", None, 1),)
 _OBR_4 = Loc("OBR", None, 4)
 _MSH_7 = (Loc("MSH", None, 7),)
+
+
+Getter = Callable[[Message, Scope], tuple[str, "Loc | None"]]
+
+
+def _getter_source(specs: tuple[Spec, ...]) -> str:
+    """Python source of one straight-line lookup for a location list (see ``compile_getter``)."""
+    out = [
+        "def get(msg, scope=None):",
+        "    pget = msg._pos.get",
+        "    fcache = msg.fcache",
+    ]
+    for i, (seg, code, field, comp, sub, grp, simple, _loc) in enumerate(specs):
+        w = "    "
+        if code is None:
+            out += [
+                f"{w}p = pget({seg!r})",
+                f"{w}if p is None:",
+                f"{w}    p = msg.positions({seg!r})",
+            ]
+            if grp:
+                out += [
+                    f"{w}pos = -1",
+                    f"{w}if p:",
+                    f"{w}    if scope is None:",
+                    f"{w}        pos = p[0]",
+                    f"{w}    else:",
+                    f"{w}        lo, hi = scope",
+                    f"{w}        for q in p:",
+                    f"{w}            if lo <= q < hi:",
+                    f"{w}                pos = q",
+                    f"{w}                break",
+                ]
+            else:
+                out += [f"{w}pos = p[0] if p else -1"]
+        else:
+            out += [
+                f"{w}pos = position(msg, {seg!r}, {code!r}, {grp!r}, scope)",
+                f"{w}if pos is None:",
+                f"{w}    pos = -1",
+            ]
+        out += [
+            f"{w}if pos >= 0:",
+            f"{w}    f = fcache[pos] or msg.fields_at(pos)",
+            f"{w}    v = f[{field}] if len(f) > {field} else ''",
+            f"{w}    if v:",
+        ]
+        w = "            "
+        if simple:
+            out += [
+                f"{w}if msg.rep in v:",
+                f"{w}    v = v.split(msg.rep, 1)[0]",
+                f"{w}if msg.comp in v:",
+                f"{w}    v = v.split(msg.comp, 1)[0]",
+                f"{w}if msg.esc and msg.esc in v:",
+                f"{w}    v = msg.unescape(v)",
+            ]
+        else:
+            out += [f"{w}v = msg.value_at(pos, {field}, {comp or 1}, {sub})"]
+        out += [
+            f"{w}if v:",
+            f"{w}    v = v.strip()",
+            f"{w}    if v and v != '\"\"':",
+            f"{w}        return v, LOC{i}",
+        ]
+    out.append("    return '', None")
+    return "\n".join(out) + "\n"
+
+
+def compile_getter(specs: tuple[Spec, ...], position: Callable[..., int | None]) -> Getter:
+    """A location list -> one generated function, the list unrolled: ``Mapper._get`` without
+    the per-location loop, tuple unpacking and branches on what the profile fixes.
+
+    Profiles are compiled once; the generic ``_get`` stays for locations not known in advance.
+    """
+    ns: dict[str, object] = {"position": position}
+    for i, spec in enumerate(specs):
+        ns[f"LOC{i}"] = spec[7]
+    exec(_getter_source(specs), ns)  # the source holds only parsed names, codes and numbers
+    return ns["get"]  # type: ignore[return-value]
 
 
 def compile_locs(locs: tuple[Loc, ...]) -> tuple[Spec, ...]:
@@ -93,51 +174,54 @@ class Mapper:
         self._infos: dict[tuple[object, ...], PatientInfo] = {}
         self._times: dict[str, datetime | None] = {}
         pat, st = d["patient"], d["study"]
-        c = compile_locs
-        self._c_site = c(d["site"]["code"])
+        specs = compile_locs
+
+        def c(locs: tuple[Loc, ...]) -> Getter:
+            return compile_getter(compile_locs(locs), self._position)
+
+        self._g_site = c(d["site"]["code"])
         self._site_codes = d["site"]["codes"]
         self._id_types = pat["id_types"]
         self._id_rank: dict[str, int] = {}
         for i, t in enumerate(self._id_types):
             self._id_rank.setdefault(t, i)
-        self._c_id = c(pat["id"])
-        self._c_prior = c(pat["prior_id"])
-        self._c_birth = c(pat["birth_date"])
-        self._c_sex = c(pat["sex"])
-        self._c_race = c(pat["race"])
-        self._c_eth = c(pat["ethnicity"])
+        self._c_id = specs(pat["id"])
+        self._c_prior = specs(pat["prior_id"])
+        self._g_birth = c(pat["birth_date"])
+        self._g_sex = c(pat["sex"])
+        self._g_race = c(pat["race"])
+        self._g_eth = c(pat["ethnicity"])
         self._update_events = pat["update_events"]
         self._merge_events = pat["merge_events"]
-        self._c_acc = c(st["accession"])
-        self._c_uid = c(st["study_uid"])
-        self._c_modality = c(st["modality"])
-        self._c_procedure = c(st["procedure"])
-        self._c_ordered = c(st["ordered_at"])
-        self._c_started = c(st["exam_started_at"])
-        self._c_ended = c(st["exam_ended_at"])
-        self._c_pclass = c(st["patient_class"])
+        self._g_acc = c(st["accession"])
+        self._g_uid = c(st["study_uid"])
+        self._g_modality = c(st["modality"])
+        self._c_procedure = specs(st["procedure"])
+        self._g_ordered = c(st["ordered_at"])
+        self._g_started = c(st["exam_started_at"])
+        self._g_ended = c(st["exam_ended_at"])
+        self._g_pclass = c(st["patient_class"])
         self._pclass_map = st["patient_class_map"]
-        self._c_manuf = c(st["scanner_manufacturer"])
-        self._c_model = c(st["scanner_model"])
-        self._c_extra = [(name, c(locs)) for name, locs in st["extra"].items()]
-        self._c_evn1 = c(_EVN_1)
-        self._c_evn2_msh7 = c(_EVN_2_MSH_7)
-        self._c_orc1 = c(_ORC_1)
-        self._c_msh7 = c(_MSH_7)
-        self._c_obr4 = c((_OBR_4,))
+        self._g_manuf = c(st["scanner_manufacturer"])
+        self._g_model = c(st["scanner_model"])
+        self._g_extra = [(name, c(locs)) for name, locs in st["extra"].items()]
+        self._g_evn1 = c(_EVN_1)
+        self._g_evn2_msh7 = c(_EVN_2_MSH_7)
+        self._g_orc1 = c(_ORC_1)
+        self._g_msh7 = c(_MSH_7)
         self._models = [(m, c(m.score), c(m.call), c(m.version)) for m in profile.models]
         self._ai_codes = tuple(
             loc.code for m in profile.models for loc in (*m.score, *m.call) if loc.code
         )
         if profile.has_ai:
-            self._c_received = c(d["ai"]["received_at"])
+            self._g_received = c(d["ai"]["received_at"])
         if profile.has_report:
             r = d["report"]
-            self._c_status = c(r["status"])
-            self._c_reported = c(r["reported_at"])
-            self._c_rad = c(r["radiologist"])
-            self._c_read_start = c(r["read_started_at"]) if r["read_started_at"] else None
-            self._c_read_end = c(r["read_ended_at"]) if r["read_ended_at"] else None
+            self._g_status = c(r["status"])
+            self._g_reported = c(r["reported_at"])
+            self._g_rad = c(r["radiologist"])
+            self._g_read_start = c(r["read_started_at"]) if r["read_started_at"] else None
+            self._g_read_end = c(r["read_ended_at"]) if r["read_ended_at"] else None
             self._text_types = r["text_types"]
             self._markers = [mk.upper() for mk in r["addendum_markers"]]
             self._findings = [(f, c(f.coded)) for f in profile.findings]
@@ -227,11 +311,35 @@ class Mapper:
     def _obx_codes(self, msg: Message) -> dict[str, list[int]]:
         return self._codes(msg, "OBX")
 
+    def _coded(self, msg: Message, seg: str, code: str) -> list[int]:
+        """Positions of the ``seg`` segments whose SEG-3.1 is ``code`` (= ``_codes(...)[code]``).
+
+        Cheaper than indexing every code: a line that holds neither ``code`` nor the escape
+        character cannot have it as SEG-3.1 (unescaped, that value is a substring of the line).
+        """
+        key = (seg, code)
+        hit = msg.cache.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        full = msg.cache.get(("codes", seg))
+        if full is not None:
+            out = full.get(code, [])  # type: ignore[attr-defined]
+        else:
+            lines = msg.lines
+            esc = msg.esc
+            out = []
+            for pos in msg.positions(seg):
+                line = lines[pos]
+                if (code in line or (esc and esc in line)) and msg.value_at(pos, 3, 1) == code:
+                    out.append(pos)
+        msg.cache[key] = out
+        return out
+
     def _position(
         self, msg: Message, seg: str, code: str | None, grp: bool, scope: Scope
     ) -> int | None:
         """Position of the first segment a location names (within ``scope`` if order-level)."""
-        positions = msg.positions(seg) if code is None else self._codes(msg, seg).get(code)
+        positions = msg.positions(seg) if code is None else self._coded(msg, seg, code)
         if not positions:
             return None
         if scope is not None and grp:
@@ -305,10 +413,10 @@ class Mapper:
         specs = self._compiled.get(locs)
         if specs is None:
             specs = self._compiled[locs] = compile_locs(locs)
-        return self._when(msg, specs, scope)
+        return self._when(msg, lambda m, sc: self._get(m, specs, sc), scope)
 
-    def _when(self, msg: Message, specs: tuple[Spec, ...], scope: Scope = None) -> datetime | None:
-        v, loc = self._get(msg, specs, scope)
+    def _when(self, msg: Message, getter: Getter, scope: Scope = None) -> datetime | None:
+        v, loc = getter(msg, scope)
         if not v:
             return None
         dt = self._times.get(v, _MISS)
@@ -422,13 +530,12 @@ class Mapper:
         cached = msg.cache.get("patient")
         if cached is None:
             pid = self._patient_id(msg, self._c_id)
-            get = self._get
             cached = msg.cache["patient"] = (
                 self.pseudo.patient(*pid) if pid else None,
-                birth_date(get(msg, self._c_birth)[0]),
-                SEX.get(get(msg, self._c_sex)[0].upper()[:1]),
-                get(msg, self._c_race)[0] or None,
-                get(msg, self._c_eth)[0] or None,
+                birth_date(self._g_birth(msg)[0]),
+                SEX.get(self._g_sex(msg)[0].upper()[:1]),
+                self._g_race(msg)[0] or None,
+                self._g_eth(msg)[0] or None,
             )
         pseudonym, born, sex, race, eth = cached  # type: ignore[misc]
         key = (pseudonym, sex, race, eth, age_in_years(born, at))
@@ -444,8 +551,8 @@ class Mapper:
 
     def _adt(self, msg: Message, out: MappedMessage) -> None:
         d = self.p.data["patient"]
-        trigger = msg.header.event or self._get(msg, self._c_evn1)[0]
-        at = self._when(msg, self._c_evn2_msh7)
+        trigger = msg.header.event or self._g_evn1(msg)[0]
+        at = self._when(msg, self._g_evn2_msh7)
         if trigger not in self._update_events and trigger not in self._merge_events:
             out.outcome = "ignored"
             out.note = f"ADT^{trigger} changes nothing Vigil keeps"
@@ -481,9 +588,8 @@ class Mapper:
     # -- studies --------------------------------------------------------------------------------
 
     def study(self, msg: Message, scope: Scope, accession: str) -> StudyInfo:
-        get = self._get
         when = self._when
-        site, _ = get(msg, self._c_site)
+        site, _ = self._g_site(msg)
         site = self._site_codes.get(site, site)
         if not site:
             raise self.reject(
@@ -502,36 +608,36 @@ class Mapper:
             if c or n:
                 proc_code, proc_name = c or None, n or None
                 break
-        pclass_raw = get(msg, self._c_pclass, scope)[0]
+        pclass_raw = self._g_pclass(msg, scope)[0]
         extra = None
-        if self._c_extra:
+        if self._g_extra:
             extra = {}
-            for name, specs in self._c_extra:
-                v = get(msg, specs, scope)[0]
+            for name, getter in self._g_extra:
+                v = getter(msg, scope)[0]
                 if v:
                     extra[name] = v
             extra = extra or None
-        order_control = get(msg, self._c_orc1, scope)[0]
+        order_control = self._g_orc1(msg, scope)[0]
         if order_control:
             extra = {**(extra or {}), "order_control": order_control}
         return StudyInfo(
             site_code=site,
             accession=accession,
-            study_uid=get(msg, self._c_uid, scope)[0] or None,
-            modality=get(msg, self._c_modality, scope)[0] or None,
+            study_uid=self._g_uid(msg, scope)[0] or None,
+            modality=self._g_modality(msg, scope)[0] or None,
             procedure_code=proc_code,
             procedure_name=proc_name,
-            scanner_manufacturer=get(msg, self._c_manuf, scope)[0] or None,
-            scanner_model=get(msg, self._c_model, scope)[0] or None,
+            scanner_manufacturer=self._g_manuf(msg, scope)[0] or None,
+            scanner_model=self._g_model(msg, scope)[0] or None,
             patient_class=self._pclass_map.get(pclass_raw.upper()) if pclass_raw else None,
-            ordered_at=when(msg, self._c_ordered, scope),
-            exam_started_at=when(msg, self._c_started, scope),
-            exam_ended_at=when(msg, self._c_ended, scope),
+            ordered_at=when(msg, self._g_ordered, scope),
+            exam_started_at=when(msg, self._g_started, scope),
+            exam_ended_at=when(msg, self._g_ended, scope),
             extra=extra,
         )
 
     def _accession(self, msg: Message, scope: Scope) -> str:
-        acc, _ = self._get(msg, self._c_acc, scope)
+        acc, _ = self._g_acc(msg, scope)
         if not acc:
             raise self.reject(
                 msg,
@@ -569,14 +675,13 @@ class Mapper:
                 continue
             seen.add(acc)
             study = self.study(msg, scope, acc)
-            at = self._reference_time(study, self._when(msg, self._c_msh7))
+            at = self._reference_time(study, self._when(msg, self._g_msh7))
             out.events.append(OrderEvent(study=study, patient=self.patient(msg, at)))
 
     # -- AI results -----------------------------------------------------------------------------
 
     def _has_ai_codes(self, msg: Message) -> bool:
-        codes = self._codes(msg, "OBX")
-        return any(c in codes for c in self._ai_codes)
+        return any(self._coded(msg, "OBX", c) for c in self._ai_codes)
 
     def _ai(self, msg: Message, out: MappedMessage) -> None:
         for scope in self._scopes(msg, "study"):
@@ -599,11 +704,11 @@ class Mapper:
         self,
         msg: Message,
         scope: tuple[int, int],
-        model: tuple[ModelSpec, tuple[Spec, ...], tuple[Spec, ...], tuple[Spec, ...]],
+        model: tuple[ModelSpec, Getter, Getter, Getter],
     ) -> AIResultEvent | None:
         m, c_score, c_call, c_version = model
-        score_raw, score_loc = self._get(msg, c_score, scope)
-        call_raw, call_loc = self._get(msg, c_call, scope)
+        score_raw, score_loc = c_score(msg, scope)
+        call_raw, call_loc = c_call(msg, scope)
         if not score_raw and not call_raw:
             return None
         score = None
@@ -636,7 +741,7 @@ class Mapper:
                     f"{call_loc} holds {call_raw[:20]!r}, which is not in call_map of model "
                     f"{m.name} ({', '.join(m.call_map)}): add it to the profile",
                 )
-        version = self._get(msg, c_version, scope)[0] or m.version_default
+        version = c_version(msg, scope)[0] or m.version_default
         if not version:
             raise self.reject(
                 msg,
@@ -646,7 +751,7 @@ class Mapper:
             )
         acc = self._accession(msg, scope)
         study = self.study(msg, scope, acc)
-        received = self._when(msg, self._c_received, scope)
+        received = self._when(msg, self._g_received, scope)
         at = self._reference_time(study, received)
         return AIResultEvent(
             study=study,
@@ -711,7 +816,6 @@ class Mapper:
         r = self.p.data["report"]
         labeller = self.labeller
         assert labeller is not None
-        get = self._get
         when = self._when
         for scope in self._scopes(msg, "report"):
             text, encapsulated = self._report_text(msg, scope)
@@ -721,7 +825,7 @@ class Mapper:
                 proc = f"{msg.value_at(obr, 4, 1)} {msg.value_at(obr, 4, 2)}".strip()
             coded: dict[str, tuple[str, str]] = {}
             for f, c_coded in self._findings:
-                v, loc = get(msg, c_coded, scope)
+                v, loc = c_coded(msg, scope)
                 if v:
                     label = f.coded_map.get(v.upper())
                     if label is None:
@@ -749,7 +853,7 @@ class Mapper:
                     + ") and no coded finding: not a report Vigil labels"
                 )
                 continue
-            status_raw = get(msg, self._c_status, scope)[0].upper()[:1]
+            status_raw = self._g_status(msg, scope)[0].upper()[:1]
             if status_raw in NOT_A_READ:
                 out.outcome = "ignored"
                 out.note = f"result status {status_raw} is not a read"
@@ -790,11 +894,11 @@ class Mapper:
                 continue
             acc = self._accession(msg, scope)
             study = self.study(msg, scope, acc)
-            reported = when(msg, self._c_reported, scope)
-            rad_raw = get(msg, self._c_rad, scope)[0]
+            reported = when(msg, self._g_reported, scope)
+            rad_raw = self._g_rad(msg, scope)[0]
             rad = self.pseudo.staff(rad_raw.lower()) if rad_raw else None
-            start = when(msg, self._c_read_start, scope) if self._c_read_start else None
-            end = when(msg, self._c_read_end, scope) if self._c_read_end else None
+            start = when(msg, self._g_read_start, scope) if self._g_read_start else None
+            end = when(msg, self._g_read_end, scope) if self._g_read_end else None
             info = self.patient(msg, self._reference_time(study, reported))
             for finding, label, source, ev in labels:
                 out.events.append(

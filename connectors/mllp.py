@@ -286,8 +286,11 @@ class MLLPListener:
         self.stats.frames += 1
         item = process_raw(self.pipeline, raw, self.max_message_bytes)
         fut: asyncio.Future[str] = loop.create_future()
-        self._queue.put_nowait((item, fut))
+        # Into the ACK queue first (may wait, may be cancelled at shutdown: then nothing was
+        # committed), then to the committer without a suspension point: a committed message
+        # always has its ACK queued.
         await pending.put((item, raw, fut))
+        self._queue.put_nowait((item, fut))
 
     async def _ack_loop(self, pending: asyncio.Queue[Any], writer: asyncio.StreamWriter) -> None:
         """Write ACKs in frame order; ACKs of one group commit leave in one send."""

@@ -43,16 +43,25 @@ def age_in_years(birth: datetime | None, at: datetime | None) -> int | None:
     """Whole years from birth to ``at``; None when unknown or impossible (negative, > 130)."""
     if birth is None or at is None:
         return None
-    at_n = at.replace(tzinfo=None)
-    years = at_n.year - birth.year - ((at_n.month, at_n.day) < (birth.month, birth.day))
+    # the calendar fields of ``at`` as given (its zone is not converted away, only ignored)
+    years = at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))
     if years < 0 or years > 130:
         return None
     return years
 
 
+_BIRTH = re.compile(r"\s*(\d{4})(\d{2})?(\d{2})?")
+
+
 def birth_date(value: str) -> datetime | None:
     """YYYY[MM[DD]] from a DT/DTM birth date (time and offset ignored: only the day matters)."""
-    m = re.match(r"\s*(\d{4})(\d{2})?(\d{2})?", value or "")
+    head = (value or "")[:8]
+    if len(head) == 8 and head.isascii() and head.isdigit():  # YYYYMMDD..., without the regex
+        try:
+            return datetime(int(head[:4]), int(head[4:6]), int(head[6:]))
+        except ValueError:
+            return None
+    m = _BIRTH.match(value or "")
     if m is None:
         return None
     try:
@@ -62,12 +71,13 @@ def birth_date(value: str) -> datetime | None:
 
 
 _LONG_NUMBER = re.compile(r"\d[\d\-/.]{4,}\d")
+_NON_WORD = re.compile(r"(\W+)")
 
 
 def scrub(phrase: str, identifiers: set[str]) -> str:
     """Remove identifiers from a deciding phrase: known name/id tokens and long numbers/dates."""
     out = _LONG_NUMBER.sub("#", phrase)
     if identifiers:
-        words = re.split(r"(\W+)", out)
+        words = _NON_WORD.split(out)
         out = "".join("#" if w.lower() in identifiers else w for w in words)
     return out

@@ -45,6 +45,7 @@ from vigil.store.tables import (
     Site,
     Study,
 )
+from vigil.store.types import UTCDateTime
 
 # --- what the writer is handed ------------------------------------------------------------
 
@@ -429,29 +430,40 @@ class StoreWriter:
         return fresh
 
     def _executemany(self, conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-        """executemany; on SQLite straight to the driver with pre-built tuples (2x faster).
+        """executemany straight to the driver with pre-built parameters (about 2x faster).
 
-        SQLAlchemy's generic path builds and type-processes a parameter dict per row; here the
-        statement is compiled once and each row becomes a tuple through the same bind
-        processors (so UTCDateTime still refuses naive times).
+        SQLAlchemy's generic path builds and type-processes a parameter dict per row (and on
+        PostgreSQL rewrites the statement into multi-row VALUES); here the statement is compiled
+        once and each row goes through the same bind processors, except timestamps, which get a
+        cheaper equivalent (naive times are still refused).
         """
         if not rows:
             return
-        if self.dialect != "sqlite":
-            conn.execute(stmt, rows)
-            return
         spec = self._compiled.get(id(stmt))
         if spec is None:
-            compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+            dialect = conn.dialect
+            compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+            names = compiled.positiontup if self.dialect == "sqlite" else list(compiled.binds)
             procs = []
-            for name in compiled.positiontup:
+            for name in names:
                 bind = compiled.binds[name]
-                procs.append((bind.key, bind.type._cached_bind_processor(conn.dialect)))
+                if isinstance(bind.type, UTCDateTime):
+                    fast = sqlite_utc_text if self.dialect == "sqlite" else _aware_utc
+                    procs.append((name, bind.key, fast))
+                else:
+                    procs.append((name, bind.key, bind.type._cached_bind_processor(dialect)))
             spec = self._compiled[id(stmt)] = (compiled.string, procs)
         sql, procs = spec
-        params = [
-            tuple(proc(r[key]) if proc is not None else r[key] for key, proc in procs) for r in rows
-        ]
+        if self.dialect == "sqlite":
+            params: list[Any] = [
+                tuple(proc(r[key]) if proc is not None else r[key] for _, key, proc in procs)
+                for r in rows
+            ]
+        else:
+            params = [
+                {name: proc(r[key]) if proc is not None else r[key] for name, key, proc in procs}
+                for r in rows
+            ]
         conn.exec_driver_sql(sql, params)
 
     def _store_dead(self, conn: Connection, dead: list[Rejected], now: datetime) -> None:
@@ -832,6 +844,30 @@ class StoreWriter:
         for part in _chunks(losers):
             conn.execute(T_READ.update().where(fc.id.in_(part)).values(is_current=False))
         self._executemany(conn, self._read_insert, rows)
+
+
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """What UTCDateTime + SQLAlchemy's SQLite DATETIME store for ``value``, in one step.
+
+    Same refusal of naive times; a test checks the text equals SQLAlchemy's for many values.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: Vigil stores timezone-aware UTC only")
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+    )
+
+
+def _aware_utc(value: datetime | None) -> datetime | None:
+    """UTCDateTime's bind step for PostgreSQL (timestamptz takes aware datetimes as they are)."""
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: Vigil stores timezone-aware UTC only")
+    return value
 
 
 def _earliest(row: dict[str, Any], col: str, value: datetime | None) -> None:

@@ -65,22 +65,49 @@ class DataVersion:
 
     monitor_run: int
     ai_result: int
-    final_read: int
+    report_read: int  # newest FinalRead that is not an adjudication
     rescore: int
+    ai_received: str  # newest AIResult.received_at: a re-sent result updates its row in place
+    adjudication: int  # newest adjudication (its audit entry)
 
     @property
-    def frame_key(self) -> tuple[int, int]:
-        return (self.ai_result, self.final_read)
+    def frame_key(self) -> tuple:
+        """What forces a reload of the case frame from the store (a monitor run too: it may
+        follow demographic updates). Adjudications do not: they are overlaid (view_key)."""
+        return (self.ai_result, self.report_read, self.ai_received, self.monitor_run)
+
+    @property
+    def view_key(self) -> tuple:
+        """The frame as pages see it: the loaded frame plus the adjudications made since."""
+        return (*self.frame_key, self.adjudication)
 
 
 def data_version() -> DataVersion:
-    """Four indexed max() queries: cheap on every rerun."""
+    """A few indexed lookups: cheap on every rerun, even with a million studies."""
     with session_scope(engine()) as s:
-        vals = [
+        run, res, rescore = (
             s.exec(select(func.max(col))).one() or 0
-            for col in (MonitorRun.id, AIResult.id, FinalRead.id, RescoreResult.id)
-        ]
-    return DataVersion(*[int(v) for v in vals])
+            for col in (MonitorRun.id, AIResult.id, RescoreResult.id)
+        )
+        # walks the primary key down from the top: adjudications are few
+        report = s.exec(
+            select(FinalRead.id)
+            .where(FinalRead.label_source != "adjudication")
+            .order_by(FinalRead.id.desc())
+            .limit(1)
+        ).first()
+        received = s.exec(select(func.max(AIResult.received_at))).one()
+        adj = s.exec(
+            select(func.max(AuditLog.id)).where(AuditLog.action == ADJUDICATE_ACTION)
+        ).one()
+    return DataVersion(
+        monitor_run=int(run),
+        ai_result=int(res),
+        report_read=int(report or 0),
+        rescore=int(rescore),
+        ai_received=str(received),
+        adjudication=int(adj or 0),
+    )
 
 
 # --- monitor results ----------------------------------------------------------------------
@@ -114,17 +141,51 @@ def model_results(results: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _frame(db_url: str, key: tuple[int, int]) -> pd.DataFrame:
+def _frame(db_url: str, key: tuple) -> tuple[pd.DataFrame, int]:
+    """The frame as loaded, and the adjudication version it already contains."""
     from vigil.caseframe import load_case_frame
 
-    return load_case_frame(engine())
+    adj = data_version().adjudication
+    return load_case_frame(engine()), adj
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _frame_view(db_url: str, key: tuple, adjudication: int) -> pd.DataFrame:
+    """The loaded frame with every current adjudication applied (a copy, only when some were
+    made after loading: a million-row reload per adjudication would stall the reviewer)."""
+    base, loaded_adj = _frame(db_url, key)
+    if adjudication <= loaded_adj:
+        return base
+    with session_scope(engine()) as s:
+        rows = s.exec(
+            select(FinalRead.study_id, FinalRead.finding, FinalRead.label).where(
+                FinalRead.label_source == "adjudication",
+                FinalRead.is_current == True,  # noqa: E712
+            )
+        ).all()
+    frame = base.copy()
+    if not rows:
+        return frame
+    adj = pd.DataFrame(rows, columns=["study_id", "finding", "label"])
+    idx = pd.MultiIndex.from_arrays([frame["study_id"], frame["finding"].astype("string")])
+    where = idx.get_indexer(pd.MultiIndex.from_arrays([adj["study_id"], adj["finding"]]))
+    hit = where >= 0
+    pos, labels = where[hit], adj["label"].to_numpy()[hit]
+    state = pd.Series(labels).where(pd.Series(labels).isin(["positive", "negative"]), "uncertain")
+    num = state.map({"positive": 1, "negative": 0}).astype("Int8")
+    if "adjudication" not in frame["label_source"].cat.categories:
+        frame["label_source"] = frame["label_source"].cat.add_categories(["adjudication"])
+    frame.iloc[pos, frame.columns.get_loc("label")] = num.to_numpy()
+    frame.iloc[pos, frame.columns.get_loc("label_state")] = state.to_numpy()
+    frame.iloc[pos, frame.columns.get_loc("label_source")] = "adjudication"
+    return frame
 
 
 def case_frame() -> pd.DataFrame:
-    """Every case (study x model x finding), loaded once per data version and process.
-
-    Callers must not modify it (it is shared by every session without copying)."""
-    return _frame(url(), data_version().frame_key)
+    """Every case (study x model x finding), loaded once per data version and process, with
+    later adjudications overlaid. Callers must not modify it (shared without copying)."""
+    v = data_version()
+    return _frame_view(url(), v.frame_key, v.adjudication)
 
 
 # --- models -------------------------------------------------------------------------------
@@ -235,21 +296,15 @@ def resolve_alert(alert_id: int, who: Identity, note: str) -> None:
 
 
 def note_alert(alert_id: int, who: Identity, note: str) -> None:
-    """Add a note to an alert without changing its status (kept in the audit log)."""
+    """Add a note to an alert without changing its status. Notes live in the audit log (a
+    monitor run rewrites the alert's evidence, the log is never rewritten)."""
     who.require(Permission.ACT_ON_ALERTS)
     note = (note or "").strip()
     if not note:
         raise InvalidInputError("the note is empty")
     with session_scope(engine()) as s:
-        a = s.get(Alert, alert_id)
-        if a is None:
+        if s.get(Alert, alert_id) is None:
             raise NotFoundError(f"no alert {alert_id}")
-        ev = dict(a.evidence or {})
-        ev.setdefault("notes", []).append(
-            {"by": who.username, "at": utcnow().isoformat(), "note": note}
-        )
-        a.evidence = ev
-        s.add(a)
         record(
             s,
             actor=who.username,
@@ -259,8 +314,33 @@ def note_alert(alert_id: int, who: Identity, note: str) -> None:
         )
 
 
+def alert_history(alert_ids: list[int]) -> pd.DataFrame:
+    """Who acknowledged, resolved or noted these alerts, and what they wrote (newest first)."""
+    targets = [f"alert:{i}" for i in alert_ids]
+    with session_scope(engine()) as s:
+        rows = s.exec(
+            select(AuditLog)
+            .where(AuditLog.target.in_(targets), AuditLog.action.startswith("alert."))
+            .order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        ).all()
+    return pd.DataFrame(
+        [
+            {
+                "alert": int(r.target.split(":")[1]),
+                "at": r.at,
+                "by": r.actor,
+                "action": r.action.removeprefix("alert."),
+                "note": (r.detail or {}).get("note", ""),
+            }
+            for r in rows
+        ],
+        columns=["alert", "at", "by", "action", "note"],
+    )
+
+
 # --- discordance and adjudication ---------------------------------------------------------
 
+ADJUDICATE_ACTION = "case.adjudicate"
 ADJUDICATIONS = {
     "ai_right": "AI right",
     "radiologist_right": "Radiologist right",
@@ -319,7 +399,7 @@ def adjudicate(
         record(
             s,
             actor=who.username,
-            action="case.adjudicate",
+            action=ADJUDICATE_ACTION,
             target=f"study:{study_id}:{finding}",
             detail={"verdict": verdict, "label": label, "previous": rad_label, "note": note[:500]},
         )
@@ -568,13 +648,21 @@ def dead_letters_by_reason() -> pd.DataFrame:
     return df.drop(columns="_replayed").sort_values("messages", ascending=False)
 
 
-def unpaired() -> list | None:
-    """Studies with an AI result and no final read yet (the connectors' summary)."""
+@st.cache_data(show_spinner=False, max_entries=4)
+def _unpaired(db_url: str, key: tuple, hour: str) -> list[dict[str, Any]] | None:
     try:
         from connectors.store_writer import unpaired_summary
     except ImportError:
         return None
-    return [dataclasses.asdict(r) for r in unpaired_summary(engine(), utcnow())]
+    now = datetime.fromisoformat(hour)
+    return [dataclasses.asdict(r) for r in unpaired_summary(engine(), now)]
+
+
+def unpaired() -> list[dict[str, Any]] | None:
+    """AI results paired with a read, waiting, or stale (the connectors' summary): a scan of
+    every result, so cached per data version and hour (its 'stale' cut-off moves with time)."""
+    hour = utcnow().replace(minute=0, second=0, microsecond=0).isoformat()
+    return _unpaired(url(), data_version().view_key, hour)
 
 
 # --- audit --------------------------------------------------------------------------------
@@ -615,7 +703,7 @@ def go_live_dates() -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _turnaround(db_url: str, key: tuple[int, int], measure: str, go_live: tuple) -> pd.DataFrame:
+def _turnaround(db_url: str, key: tuple, measure: str, go_live: tuple) -> pd.DataFrame:
     from dashboard.turnaround import compare_medians
 
     return compare_medians(case_frame(), dict(go_live), measure)
@@ -623,33 +711,33 @@ def _turnaround(db_url: str, key: tuple[int, int], measure: str, go_live: tuple)
 
 def turnaround_table(measure: str) -> pd.DataFrame:
     gl = tuple(sorted(go_live_dates().items()))
-    return _turnaround(url(), data_version().frame_key, measure, gl)
+    return _turnaround(url(), data_version().view_key, measure, gl)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _read_cov(db_url: str, key: tuple[int, int]) -> pd.DataFrame:
+def _read_cov(db_url: str, key: tuple) -> pd.DataFrame:
     from dashboard.turnaround import read_time_coverage
 
     return read_time_coverage(case_frame())
 
 
 def read_time_coverage() -> pd.DataFrame:
-    return _read_cov(url(), data_version().frame_key)
+    return _read_cov(url(), data_version().view_key)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _volume(db_url: str, key: tuple[int, int], model: str | None) -> tuple[float, int, float]:
+def _volume(db_url: str, key: tuple, model: str | None) -> tuple[float, int, float]:
     from dashboard.turnaround import annual_volume
 
     return annual_volume(case_frame(), model)
 
 
 def annual_volume(model: str | None) -> tuple[float, int, float]:
-    return _volume(url(), data_version().frame_key, model)
+    return _volume(url(), data_version().view_key, model)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _measured_roi(db_url: str, key: tuple[int, int], model: str | None, gl: tuple) -> dict:
+def _measured_roi(db_url: str, key: tuple, model: str | None, gl: tuple) -> dict:
     from dashboard.turnaround import annual_volume, compare_medians
 
     frame = case_frame()
@@ -678,7 +766,7 @@ def _measured_roi(db_url: str, key: tuple[int, int], model: str | None, gl: tupl
 
 def measured_roi_figures(model: str | None) -> dict:
     gl = tuple(sorted(go_live_dates().items()))
-    return _measured_roi(url(), data_version().frame_key, model, gl)
+    return _measured_roi(url(), data_version().view_key, model, gl)
 
 
 # --- performance (monitors.performance, cached per data version) ---------------------------
@@ -698,7 +786,7 @@ def _est_cols(prefix: str, e: Any) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _trend(db_url: str, key: tuple[int, int], model: str, freq: str) -> pd.DataFrame:
+def _trend(db_url: str, key: tuple, model: str, freq: str) -> pd.DataFrame:
     from monitors.performance import performance_trend
 
     rows = []
@@ -736,7 +824,7 @@ def _trend(db_url: str, key: tuple[int, int], model: str, freq: str) -> pd.DataF
 
 def performance_trend(model: str, freq: str) -> pd.DataFrame:
     """One row per period and metric (value, 95% CI, n, status), oldest first."""
-    return _trend(url(), data_version().frame_key, model, freq)
+    return _trend(url(), data_version().view_key, model, freq)
 
 
 def _baseline_for(model: str):
@@ -755,7 +843,7 @@ def _baseline_for(model: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _by_site(db_url: str, key: tuple[int, int], model: str) -> pd.DataFrame:
+def _by_site(db_url: str, key: tuple, model: str) -> pd.DataFrame:
     from monitors.performance import performance_summary
 
     frame = case_frame()
@@ -785,14 +873,14 @@ def _by_site(db_url: str, key: tuple[int, int], model: str) -> pd.DataFrame:
 
 
 def performance_by_site(model: str) -> pd.DataFrame:
-    return _by_site(url(), data_version().frame_key, model)
+    return _by_site(url(), data_version().view_key, model)
 
 
 THRESHOLD_GRID = tuple(round(i / 100, 2) for i in range(1, 100))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _thresholds(db_url: str, key: tuple[int, int], model: str) -> pd.DataFrame:
+def _thresholds(db_url: str, key: tuple, model: str) -> pd.DataFrame:
     from monitors.performance import threshold_analysis
 
     rows = []
@@ -813,7 +901,7 @@ def _thresholds(db_url: str, key: tuple[int, int], model: str) -> pd.DataFrame:
 
 def threshold_table(model: str) -> pd.DataFrame:
     """Threshold what-if for every threshold 0.01..0.99 (one pass, then a slider lookup)."""
-    return _thresholds(url(), data_version().frame_key, model)
+    return _thresholds(url(), data_version().view_key, model)
 
 
 # --- fairness (rows of the stored monitors.fairness scan) ----------------------------------
@@ -932,7 +1020,7 @@ def evidently_report(model: str) -> Path | None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _distribution(
     db_url: str,
-    key: tuple[int, int],
+    key: tuple,
     model: str,
     column: str,
     scope: str,
@@ -940,7 +1028,7 @@ def _distribution(
     window: str,
 ) -> pd.DataFrame:
     frame = case_frame()
-    rows, all_months = _model_rows(db_url, key)[model]
+    rows, all_months = _model_rows(db_url, key[:-1])[model]  # positions: the loaded frame
     df = frame.iloc[rows]
     months = all_months
     if scope.startswith("site="):
@@ -978,7 +1066,7 @@ def _distribution(
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _model_rows(db_url: str, key: tuple[int, int]) -> dict[str, tuple[Any, pd.Series]]:
+def _model_rows(db_url: str, key: tuple) -> dict[str, tuple[Any, pd.Series]]:
     """Per model: its row positions in the frame and each row's month (computed once)."""
     import numpy as np
 
@@ -996,7 +1084,7 @@ def _model_rows(db_url: str, key: tuple[int, int]) -> dict[str, tuple[Any, pd.Se
 def distribution(
     model: str, column: str, scope: str, reference: tuple[str, ...], window: str
 ) -> pd.DataFrame:
-    return _distribution(url(), data_version().frame_key, model, column, scope, reference, window)
+    return _distribution(url(), data_version().view_key, model, column, scope, reference, window)
 
 
 # --- discordance ---------------------------------------------------------------------------
@@ -1015,7 +1103,7 @@ DISCORDANT_COLUMNS = [
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _discordant(db_url: str, key: tuple[int, int], model: str, adjudicated: bool) -> pd.DataFrame:
+def _discordant(db_url: str, key: tuple, model: str, adjudicated: bool) -> pd.DataFrame:
     frame = case_frame()
     df = frame[(frame["model"] == model) & frame["label"].notna() & frame["ai_call"].notna()]
     disagree = df["ai_call"].astype(bool).to_numpy() != df["label"].astype(bool).to_numpy()
@@ -1034,7 +1122,7 @@ def _discordant(db_url: str, key: tuple[int, int], model: str, adjudicated: bool
 def discordant_cases(model: str, *, adjudicated: bool) -> pd.DataFrame:
     """Labelled cases where the AI call and the reference label disagree (not yet adjudicated),
     or every adjudicated case of the model."""
-    return _discordant(url(), data_version().frame_key, model, adjudicated)
+    return _discordant(url(), data_version().view_key, model, adjudicated)
 
 
 def discordant_export(model: str) -> pd.DataFrame:
@@ -1071,6 +1159,7 @@ def warm_up() -> float:
         discordant_cases(m, adjudicated=True)
         measured_roi_figures(m)
     measured_roi_figures(None)
+    unpaired()
     turnaround_table("turnaround_min")
     turnaround_table("read_min")
     read_time_coverage()
@@ -1078,10 +1167,10 @@ def warm_up() -> float:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _export_csv(db_url: str, key: tuple[int, int], model: str) -> str:
+def _export_csv(db_url: str, key: tuple, model: str) -> str:
     return deidentified_export(discordant_export(model)).to_csv(index=False)
 
 
 def discordant_export_csv(model: str) -> str:
     """The de-identified CSV of discordant cases (built once per data version)."""
-    return _export_csv(url(), data_version().frame_key, model)
+    return _export_csv(url(), data_version().view_key, model)

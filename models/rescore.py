@@ -218,11 +218,22 @@ def collate(items):
     return idx, batch, errors
 
 
+def _lower_priority(_worker_id: int) -> None:
+    """Workers yield the CPU to the forward pass: on a CPU-bound machine their decoding fills
+    the gaps instead of pre-empting the model's compute threads (which then stall each other)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError):  # not permitted here: run at normal priority
+        os.nice(10)
+
+
 def make_loader(dataset, batch_size: int, workers: int, device: str):
     from torch.utils.data import DataLoader
 
     return DataLoader(
         dataset,
+        worker_init_fn=_lower_priority if workers and device == "cpu" else None,
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
@@ -234,15 +245,19 @@ def make_loader(dataset, batch_size: int, workers: int, device: str):
 
 
 def default_workers(device: str, n_cases: int, batch_size: int) -> int:
-    """CPU: one worker overlaps decoding with inference (more would steal the model's cores);
-    CUDA: several, so the GPU never waits; none for tiny jobs (process start costs more)."""
+    """CUDA: several workers, so the GPU never waits for the CPU. CPU: the forward pass already
+    uses every core; fetching and decoding a case costs about 5% of its forward pass, while a
+    worker process pre-empting the model's compute threads costs more (bench/README.md, models),
+    so small machines decode in-process and only machines with cores to spare get workers.
+    None for tiny jobs (starting processes costs more than it saves)."""
     import os
 
+    cores = os.cpu_count() or 1
     if n_cases <= 2 * batch_size:
         return 0
     if device.startswith("cuda"):
-        return min(8, os.cpu_count() or 1)
-    return 1
+        return min(8, cores)
+    return 0 if cores <= 4 else 2
 
 
 def run_rescore(

@@ -66,18 +66,28 @@ def fast_native_hu(data: bytes) -> np.ndarray | None:
     """
     import struct
 
-    if len(data) < 140 or data[128:132] != b"DICM":
+    if len(data) < 144 or data[128:132] != b"DICM":
         return None
     pos, n, found = 132, len(data), {}
+    # the file meta group states its own length: read the transfer syntax, then jump past it
+    if data[132:140] == b"\x02\x00\x00\x00UL\x04\x00":
+        meta_end = 144 + struct.unpack_from("<I", data, 140)[0]
+        at = data.find(b"\x02\x00\x10\x00UI", 144, meta_end)
+        if at < 0:
+            return None
+        (tlen,) = struct.unpack_from("<H", data, at + 6)
+        found["ts"] = data[at + 8 : at + 8 + tlen].rstrip(b"\0 ").decode("ascii", "replace")
+        if found["ts"] != "1.2.840.10008.1.2.1":
+            return None
+        pos = meta_end
     pixels = None
+    head = struct.Struct("<HH2sH")
     while pos + 8 <= n:
-        group, elem = struct.unpack_from("<HH", data, pos)
-        vr = data[pos + 4 : pos + 6]
+        group, elem, vr, length = head.unpack_from(data, pos)
         if vr in _LONG_VRS:
             (length,) = struct.unpack_from("<I", data, pos + 8)
             start = pos + 12
         else:
-            (length,) = struct.unpack_from("<H", data, pos + 6)
             start = pos + 8
         if length == 0xFFFFFFFF or start + length > n:
             return None
@@ -114,7 +124,12 @@ def fast_native_hu(data: bytes) -> np.ndarray | None:
     ):
         return None
     px = np.frombuffer(pixels, dtype="<i2" if signed else "<u2", count=rows * cols)
-    return px.reshape(rows, cols).astype(np.float32) * slope + intercept
+    hu = px.reshape(rows, cols).astype(np.float32)
+    if slope != 1.0:
+        hu *= slope
+    if intercept:
+        hu += intercept
+    return hu
 
 
 def decode_hu(data: bytes | Path) -> np.ndarray:

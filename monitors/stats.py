@@ -97,17 +97,47 @@ def wilson(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float
     return float(low[0]), float(high[0])
 
 
-def proportion(metric: str, successes: int, n: int, *, min_n: int, alpha: float = 0.05) -> Estimate:
-    """A proportion as an Estimate: UNDEFINED when n == 0, INSUFFICIENT_DATA when n < min_n."""
+def clopper_pearson(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval from beta quantiles: never below nominal coverage, so
+    wider than Wilson; offered where a committee or regulator asks for an exact interval."""
+    if n <= 0:
+        raise MonitorInputError("clopper-pearson interval needs n > 0")
+    if not 0 <= successes <= n:
+        raise MonitorInputError(f"successes {successes} outside [0, {n}]")
+    low = 0.0 if successes == 0 else float(sps.beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = (
+        1.0 if successes == n else float(sps.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    )
+    return low, high
+
+
+_INTERVALS = {"wilson": wilson, "clopper-pearson": clopper_pearson}
+
+
+def proportion(
+    metric: str,
+    successes: int,
+    n: int,
+    *,
+    min_n: int,
+    alpha: float = 0.05,
+    method: str = "wilson",
+) -> Estimate:
+    """A proportion as an Estimate: UNDEFINED when n == 0, INSUFFICIENT_DATA when n < min_n.
+
+    ``method`` is "wilson" (the default everywhere in Vigil) or "clopper-pearson" (exact).
+    """
+    if method not in _INTERVALS:
+        raise MonitorInputError(f"interval method {method!r}: use one of {sorted(_INTERVALS)}")
     successes, n = int(successes), int(n)
     if n == 0:
-        return Estimate(metric, None, None, None, 0, Status.UNDEFINED, "wilson", 0, min_n)
+        return Estimate(metric, None, None, None, 0, Status.UNDEFINED, method, 0, min_n)
     if n < min_n:
         return Estimate(
-            metric, None, None, None, n, Status.INSUFFICIENT_DATA, "wilson", successes, min_n
+            metric, None, None, None, n, Status.INSUFFICIENT_DATA, method, successes, min_n
         )
-    low, high = wilson(successes, n, alpha=alpha)
-    return Estimate(metric, successes / n, low, high, n, Status.OK, "wilson", successes, min_n)
+    low, high = _INTERVALS[method](successes, n, alpha=alpha)
+    return Estimate(metric, successes / n, low, high, n, Status.OK, method, successes, min_n)
 
 
 def rate_per_study(

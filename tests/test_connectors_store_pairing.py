@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -241,3 +244,27 @@ def test_resend_after_dead_letter_is_stored_once_the_mapping_works(engine):
         assert Fernet(key.encode()).decrypt(dl.raw_encrypted) == b"MSH|raw"
         (led,) = s.exec(select(ReceivedMessage)).scalars().all()
         assert led.outcome == "stored"
+
+
+ZONES = [UTC, timezone(timedelta(hours=1)), timezone(-timedelta(hours=5, minutes=30))]
+
+
+@given(
+    hst.datetimes(
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(2200, 1, 1),
+        timezones=hst.sampled_from(ZONES),
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_fast_sqlite_timestamp_text_equals_sqlalchemys(value):
+    from sqlalchemy.dialects import sqlite
+
+    from connectors.store_writer import sqlite_utc_text
+    from vigil.store.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    proc = UTCDateTime()._cached_bind_processor(dialect)
+    assert sqlite_utc_text(value) == proc(value)
+    with pytest.raises(ValueError):
+        sqlite_utc_text(value.replace(tzinfo=None))

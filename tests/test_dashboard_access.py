@@ -25,6 +25,15 @@ from vigil.users import (
     identity_from_header,
 )
 
+
+@pytest.fixture(autouse=True)
+def _fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer bcrypt rounds in tests (the hash format and checks are the same)."""
+    import vigil.users
+
+    monkeypatch.setattr(vigil.users, "BCRYPT_ROUNDS", 4)
+
+
 ALL_TITLES = [t for specs in PAGE_SPECS.values() for _, t, *_ in specs]
 ADMIN_ONLY = {"Users", "Audit log"}
 
@@ -143,3 +152,19 @@ def test_pages_hide_actions_from_roles_without_them(engine: Engine) -> None:
     assert [
         b for b in open_page(app_as("administrator"), "readiness").button if b.label == "Save item"
     ]
+
+
+def test_dashboard_command_has_no_telemetry_and_help() -> None:
+    import tomllib
+
+    from vigil.cli.commands.dashboard import streamlit_command
+
+    cmd = streamlit_command(8600, "127.0.0.1")
+    pairs = dict(zip(cmd[5::2], cmd[6::2], strict=False))
+    assert pairs["--browser.gatherUsageStats"] == "false"
+    assert pairs["--server.headless"] == "true"
+    assert (pairs["--server.port"], pairs["--server.address"]) == ("8600", "127.0.0.1")
+    config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
+    assert config["browser"]["gatherUsageStats"] is False
+    res = CliRunner().invoke(cli, ["dashboard", "--help"])
+    assert res.exit_code == 0 and "--port" in res.output and "vigil users add" in res.output

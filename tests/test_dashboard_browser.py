@@ -71,10 +71,7 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setenv("VIGIL_DEMO", "1")
     get_settings.cache_clear()
     engine = open_store()
-    populate(engine, 1500)
-    from vigil.monitoring import run_monitors
-
-    run_monitors(engine)
+    _real_pipeline(tmp_path / "sim")
     add_user(engine, "root", Role.ADMIN, "root-password", actor="test")
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
@@ -159,8 +156,77 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
     } <= shots
 
 
+def _real_pipeline(out: Path) -> None:
+    """The store the way a user fills it: vigil simulate, models add, ingest, monitor."""
+    from typer.testing import CliRunner
+
+    from vigil.cli.app import app as cli
+
+    runner = CliRunner()
+
+    def run(*args: str) -> None:
+        res = runner.invoke(cli, list(args))
+        assert res.exit_code == 0, (args, res.output[-2000:])
+
+    run("simulate", "--studies", "1500", "--months", "6", "--seed", "3", "--out", str(out))
+    run("models", "add", *sorted(str(p) for p in (out / "models").glob("*.toml")))
+    run("ingest", str(out / "feeds"), "--workers", "0")
+    run("monitor")
+
+
 def _settle(page) -> None:
     """Wait until Streamlit has finished running the script for this page."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
         timeout=60_000
     )
+
+
+def test_browser_sso_header_signs_in(tmp_path: Path, monkeypatch) -> None:
+    """Behind the SSO proxy: the trusted header names the user, the role comes from the store;
+    a user the store does not know gets no page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("VIGIL_DATABASE_URL", f"sqlite:///{tmp_path / 'vigil.sqlite'}")
+    monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VIGIL_DEMO", "1")
+    monkeypatch.setenv("VIGIL_AUTH_HEADER", "X-Forwarded-User")
+    get_settings.cache_clear()
+    engine = open_store()
+    populate(engine, 100)
+    add_user(engine, "dave", Role.COE_MEMBER, None, actor="test")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    vigil = Path(sys.executable).with_name("vigil")
+    log = open(tmp_path / "dashboard.log", "w")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [str(vigil), "dashboard", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+    try:
+        _wait_healthy(url, proc)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+            page = browser.new_page()
+            page.set_extra_http_headers({"X-Forwarded-User": "dave"})
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Overview", exact=True, level=1)).to_be_visible(
+                timeout=60_000
+            )
+            expect(page.get_by_text("Signed in as")).to_contain_text("dave")
+            assert page.get_by_role("link", name="Audit log").count() == 0  # not an admin
+            stranger = browser.new_page()
+            stranger.set_extra_http_headers({"X-Forwarded-User": "mallory"})
+            stranger.goto(url)
+            expect(stranger.get_by_text("has no Vigil role")).to_be_visible(timeout=60_000)
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        dispose_all()
+        get_settings.cache_clear()

@@ -16,7 +16,7 @@ from test_dashboard_helpers import app_as, make_store, metrics, open_page
 from dashboard.turnaround import median_ci
 from vigil.caseframe import load_case_frame
 from vigil.store.db import session_scope
-from vigil.store.tables import Alert, AuditLog, FinalRead
+from vigil.store.tables import Alert, AuditLog, FinalRead, RescoreResult
 
 
 def _button(at, label):
@@ -48,6 +48,16 @@ def test_alert_inbox_acknowledge_and_resolve(engine: Engine) -> None:
         ).all()
         assert [x.action for x in audit] == ["alert.acknowledge"]
         assert audit[0].actor == "quinn"
+    # a note, without a status change, kept in the history
+    at.selectbox[0].select(target)
+    at.text_area[0].input("called the vendor")
+    _button(at, "Add note").click().run()
+    with session_scope(engine) as s:
+        assert s.get(Alert, target).status == "acknowledged"
+    history = next(df.value for df in at.dataframe if "note" in df.value.columns)
+    mine = history[(history["alert"] == target) & (history["by"] == "quinn")]
+    assert list(mine["action"]) == ["note", "acknowledge"]
+    assert list(mine["note"]) == ["called the vendor", "looking into it"]
     # a resolution without a note is refused, with a note it is stored
     at.selectbox[0].select(target)
     _button(at, "Resolve").click().run()
@@ -63,12 +73,33 @@ def test_alert_inbox_acknowledge_and_resolve(engine: Engine) -> None:
     assert list(at.dataframe[0].value["id"]) == [target]
 
 
-def test_discordance_adjudication_becomes_the_reference(engine: Engine) -> None:
+def test_discordance_adjudication_becomes_the_reference(engine: Engine, tmp_path) -> None:
     make_store(engine, 600, monitor=False)
     frame = load_case_frame(engine)
     model = "neurovue-ich"
     sub = frame[(frame["model"] == model) & frame["label"].notna()]
-    expected = int((sub["ai_call"].astype(bool) != sub["label"].astype(bool)).sum())
+    disc = sub[sub["ai_call"].astype(bool) != sub["label"].astype(bool)]
+    expected = len(disc)
+    # a re-scoring result with a saliency map for the newest AI-positive discordant case
+    newest = disc[disc["ai_call"].astype(bool)].sort_values("exam_at").iloc[-1]
+    png = tmp_path / "saliency.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (230, 159, 0)).save(png)
+    with session_scope(engine) as s:
+        s.add(
+            RescoreResult(
+                run_id="r1",
+                study_id=int(newest["study_id"]),
+                model_id=1,
+                model_hash="abc",
+                production_score=float(newest["score"]),
+                rescore_score=0.42,
+                difference=0.42 - float(newest["score"]),
+                call_flip=True,
+                saliency_path=str(png),
+            )
+        )
     at = open_page(app_as("quality_officer", "quinn"), "discordance")
     at.selectbox[0].select(model).run()
     assert metrics(at)["Discordant cases to review"] == str(expected)
@@ -77,6 +108,11 @@ def test_discordance_adjudication_becomes_the_reference(engine: Engine) -> None:
     study_id = int(at.selectbox[1].value)
     case = sub[sub["study_id"] == study_id].iloc[0]
     assert bool(case["ai_call"]) and case["label"] == 0
+    assert study_id == int(newest["study_id"])  # newest first
+    rescored = next(df.value for df in at.dataframe if "rescore_score" in df.value.columns)
+    assert rescored["rescore_score"].tolist() == [0.42]
+    images = at.get("imgs") or at.get("image")
+    assert images and "Saliency map" in str(images[0].proto), "saliency map not shown"
     at.radio[2].set_value("ai_right")  # a form widget: the value goes with the submit
     _button(at, "Record adjudication").click().run()
     assert not at.exception
@@ -108,9 +144,17 @@ def test_discordance_adjudication_becomes_the_reference(engine: Engine) -> None:
             assert (cur.label, cur.label_source) == ("uncertain", "adjudication")
         expected -= 1  # an uncertain case leaves the accuracy (and the discordant) set
         assert metrics(at)["Discordant cases to review"] == str(expected - 1)
+    # the dashboard overlays adjudications on the frame it loaded (no million-row reload):
+    # its labels equal a fresh load from the store
+    from dashboard import data
+
+    cols = ["study_id", "finding", "label", "label_state", "label_source"]
+    view = data.case_frame()[cols].astype("string").reset_index(drop=True)
+    fresh = load_case_frame(engine)[cols].astype("string").reset_index(drop=True)
+    pd.testing.assert_frame_equal(view, fresh)
     # the de-identified export: no accession, no study id, no exact dates
-    csv = next(d for d in at.get("download_button"))
-    export = pd.read_csv(io.StringIO(csv.proto.url and _download_text(at)))
+    assert [d for d in at.get("download_button") if "de-identified" in d.proto.label]
+    export = pd.read_csv(io.StringIO(_download_text(at)))
     assert {"accession", "study_id", "exam_at", "age"}.isdisjoint(export.columns)
     assert len(export) == expected  # discordant ones plus the adjudicated (now concordant) one
 

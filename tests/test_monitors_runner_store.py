@@ -69,3 +69,56 @@ def test_run_stores_results_and_alerts_without_duplicates(engine) -> None:
     stored = latest_run(engine)
     assert stored["run"]["run_id"] == second["run"]["run_id"]
     assert stored["models"]["neurovue-ich"]["drift"]["scopes"][0]["subgroup"] == ""
+
+
+def test_rescoring_disagreement_raises_a_rescoring_alert(engine) -> None:
+    frame = _seed(engine, 1500)
+    from vigil.store.tables import RescoreResult
+
+    sample = frame.sample(80, random_state=0)
+    with session_scope(engine) as s:
+        for row in sample.itertuples():
+            s.add(
+                RescoreResult(
+                    run_id="r1",
+                    study_id=int(row.study_id),
+                    model_id=1,
+                    model_hash="sha256:test",
+                    production_score=float(row.score),
+                    rescore_score=min(1.0, float(row.score) + 0.3),  # a silent change
+                )
+            )
+    out = run_monitors(engine)
+    agreement = out["models"]["neurovue-ich"]["rescoring"]
+    assert agreement["n"] == 80 and agreement["disagrees"] is True
+    assert agreement["paired_auc"] is not None  # labels were joined for the paired DeLong
+    rescoring = [a for a in out["alerts"] if a["kind"] == "rescoring"]
+    assert len(rescoring) == 1 and rescoring[0]["model"] == "neurovue-ich"
+
+
+def test_ai_results_missing_at_one_site_raise_a_coverage_alert(engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from vigil.store.tables import Study
+
+    _seed(engine, 3000)
+    # EMC keeps scanning head CTs from September on, but the AI stops answering for most
+    with session_scope(engine) as s:
+        for i in range(400):
+            s.add(
+                Study(
+                    site_code="EMC",
+                    accession=f"X{i}",
+                    modality="CT",
+                    procedure_code="CTHEAD",
+                    exam_started_at=datetime(2026, 9, 1, tzinfo=UTC) + timedelta(hours=9 * i),
+                )
+            )
+    out = run_monitors(engine)
+    cov = [a for a in out["alerts"] if a["kind"] == "coverage"]
+    assert [(a["model"], a["subgroup"], a["metric"]) for a in cov] == [
+        ("neurovue-ich", "site=EMC", "ai_coverage")
+    ]
+    assert cov[0]["value"] < cov[0]["threshold"] - 0.1
+    rows = out["models"]["neurovue-ich"]["coverage"]
+    assert not any(r["drop"] for r in rows if r["site"] != "EMC")

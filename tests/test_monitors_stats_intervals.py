@@ -201,3 +201,35 @@ def test_two_proportion_test_properties(n1: int, n2: int, data) -> None:
     assert u.difference == pytest.approx(-t.difference, abs=1e-12)
     assert (u.ci_low, u.ci_high) == pytest.approx((-t.ci_high, -t.ci_low), abs=1e-12)
     assert u.p_value == pytest.approx(t.p_value, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("k", "n"), CASES)
+def test_clopper_pearson_matches_statsmodels(k: int, n: int) -> None:
+    from monitors.stats import clopper_pearson
+
+    low, high = clopper_pearson(k, n)
+    ref_low, ref_high = proportion_confint(k, n, alpha=0.05, method="beta")
+    assert low == pytest.approx(ref_low, abs=1e-9)
+    assert high == pytest.approx(ref_high, abs=1e-9)
+    est = proportion("sensitivity", k, n, min_n=1, method="clopper-pearson")
+    assert est.method == "clopper-pearson"
+    assert (est.ci_low, est.ci_high) == pytest.approx((ref_low, ref_high), abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 2000).flatmap(lambda n: st.tuples(st.integers(0, n - 1), st.just(n))))
+def test_clopper_pearson_contains_the_estimate_and_moves_with_k(kn: tuple[int, int]) -> None:
+    from monitors.stats import clopper_pearson
+
+    k, n = kn
+    low, high = clopper_pearson(k, n)
+    next_low, next_high = clopper_pearson(k + 1, n)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+    assert next_low > low and next_high >= high
+
+
+def test_unknown_interval_method_is_refused() -> None:
+    from monitors.stats import MonitorInputError
+
+    with pytest.raises(MonitorInputError, match="interval method"):
+        proportion("sensitivity", 1, 2, min_n=1, method="wald")

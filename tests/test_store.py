@@ -55,3 +55,61 @@ def test_demo_secret_refused_without_demo_flag(monkeypatch) -> None:
     with pytest.raises(ConfigError, match="pseudonym_secret"):
         load_settings().require_production_secrets()
     load_settings(demo=True).require_production_secrets()
+
+
+def test_toml_file_is_read_and_environment_wins(tmp_path, monkeypatch) -> None:
+    cfg = tmp_path / "vigil.toml"
+    cfg.write_text(
+        f'database_url = "sqlite:///{tmp_path}/from-file.sqlite"\nlisten_port = 3575\n'
+        "deadletter_retention_days = 30\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("VIGIL_CONFIG", str(cfg))
+    monkeypatch.delenv("VIGIL_DATABASE_URL", raising=False)
+    s = load_settings()
+    assert s.database_url.endswith("from-file.sqlite")
+    assert (s.listen_port, s.deadletter_retention_days) == (3575, 30)
+    monkeypatch.setenv("VIGIL_LISTEN_PORT", "4575")
+    assert load_settings().listen_port == 4575  # environment beats the file
+
+
+def test_default_database_is_a_sqlite_file_in_the_data_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("VIGIL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "d"))
+    assert load_settings().effective_database_url == f"sqlite:///{tmp_path / 'd' / 'vigil.sqlite'}"
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "words"),
+    [
+        ("database_url = \n", "VIGIL_CONFIG", "not valid TOML"),
+        ("listen_prot = 1\n", "listen_prot", "not a Vigil setting"),
+        ("listen_port = 99999\n", "listen_port", "less than or equal"),
+        ('database_url = "mysql-ish"\n', "database_url", "SQLAlchemy URL"),
+    ],
+)
+def test_bad_settings_file_names_the_key_and_the_fix(
+    tmp_path, monkeypatch, content, key, words
+) -> None:
+    cfg = tmp_path / "vigil.toml"
+    cfg.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("VIGIL_CONFIG", str(cfg))
+    monkeypatch.delenv("VIGIL_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.key == key
+    assert words in str(err.value) and err.value.fix
+
+
+def test_db_commands_migrate_and_report(settings) -> None:
+    from typer.testing import CliRunner
+
+    from vigil.cli.app import app
+
+    runner = CliRunner()
+    before = runner.invoke(app, ["db", "current"])
+    assert before.exit_code == 0 and "revision none" in before.output
+    up = runner.invoke(app, ["db", "upgrade"])
+    assert up.exit_code == 0 and "0001" in up.output
+    after = runner.invoke(app, ["db", "current"])
+    assert after.exit_code == 0 and "up to date" in after.output

@@ -256,9 +256,14 @@ def _fairness(frame: pd.DataFrame, info: ModelInfo, q: float) -> tuple[Any, list
     return scan, list(scan.get("alerts") or [])
 
 
-def _rescoring(rescored: pd.DataFrame | None, info: ModelInfo) -> dict[str, Any] | None:
+def _rescoring(
+    rescored: pd.DataFrame | None, info: ModelInfo, frame: pd.DataFrame
+) -> dict[str, Any] | None:
     if rescored is None or rescored.empty:
         return None
+    if "label" not in rescored.columns:  # reference labels give the paired DeLong comparison
+        labels = frame[["study_id", "label"]].drop_duplicates("study_id")
+        rescored = rescored.merge(labels, on="study_id", how="left")
     try:
         from monitors import rescoring
     except ImportError:
@@ -512,7 +517,7 @@ def evaluate_model(
                 seen.setdefault(k, {**r, "window": window_label, "scope": scope_name})
     result["fairness_changes"] = changes
     candidates += alerting.fairness_alerts(info.name, list(seen.values()))
-    agreement = guarded("rescoring", lambda: _rescoring(rescored, info))
+    agreement = guarded("rescoring", lambda: _rescoring(rescored, info, frame))
     result["rescoring"] = agreement
     if agreement:
         agreement = {**agreement, "window": window_label}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -136,15 +137,29 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning validation errors into a ConfigError that names the key and fix."""
+    config_file = default_config_file()
     try:
         return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            "VIGIL_CONFIG",
+            f"the settings file {config_file} is not valid TOML ({exc})",
+            "correct the file (key = value lines, strings in quotes) or point VIGIL_CONFIG "
+            "elsewhere",
+        ) from exc
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err.get("loc", ())) or "?"
+        if err.get("type") == "extra_forbidden":
+            raise ConfigError(
+                key,
+                f"not a Vigil setting (in {config_file})",
+                "remove it or correct its spelling; the README's settings table lists every key",
+            ) from exc
         raise ConfigError(
             key,
             str(err.get("msg", "invalid value")).removeprefix("Value error, "),
-            f"set VIGIL_{key.upper()} or '{key}' in {default_config_file()} "
+            f"set VIGIL_{key.upper()} or '{key}' in {config_file} "
             "(see the README's settings table)",
         ) from exc
 

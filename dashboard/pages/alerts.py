@@ -28,3 +28,6 @@ if table.empty:
 else:
     st.dataframe(table, hide_index=True, width="stretch")
     alert_actions(table, ident, "inbox")
+    history = data.alert_history([int(i) for i in table["id"]])
+    with st.expander(f"History and notes ({len(history)})"):
+        st.dataframe(history, hide_index=True, width="stretch")

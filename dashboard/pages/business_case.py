@@ -71,7 +71,7 @@ for k, spec in enumerate(INPUT_SPECS):
         step=max(float(spec.default) / 20.0, 0.01),
         help=spec.source,
         disabled=not can_edit,
-        key=f"roi-{spec.key}",
+        key=f"roi-{scope}-{use_measured}-{spec.key}",  # new defaults when the scope changes
     )
 inputs = RoiInputs(**values)
 if can_edit and st.button("Save these inputs as the defaults"):

@@ -40,9 +40,10 @@ else:
 
 st.download_button(
     "Export discordant cases, de-identified (CSV)",
-    data.discordant_export_csv(model),
+    lambda m=model: data.discordant_export_csv(m),  # built on click, not on every render
     file_name=f"vigil-discordant-{model}.csv",
     mime="text/csv",
+    on_click="ignore",
     help="No accession, no study id, no exact dates: a one-way case key, age band, exam month.",
 )
 

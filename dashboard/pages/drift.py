@@ -28,7 +28,17 @@ st.metric("Drifted inputs (scope x column)", len(findings))
 if findings.empty:
     st.success("No input or score drifted in any window.")
 else:
-    st.dataframe(findings, hide_index=True, width="stretch")
+    st.dataframe(
+        findings,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "p value": st.column_config.NumberColumn(format="%.1e"),
+            "psi": st.column_config.NumberColumn(format="%.3f"),
+            "psi threshold": st.column_config.NumberColumn(format="%.3f"),
+            "distance": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
 
 report = data.evidently_report(model)
 if report:

@@ -74,7 +74,16 @@ else:
         ),
         width="stretch",
     )
-    st.dataframe(rows, hide_index=True, width="stretch")
+    fmt3 = st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: fmt3 for c in ("value", "ci_low", "ci_high", "gap", "gap_ci_low", "gap_ci_high")
+        }
+        | {c: st.column_config.NumberColumn(format="%.1e") for c in ("p_value", "p_adjusted")},
+    )
 
 st.subheader("Fairness alerts")
 fa = data.alerts(kind=["fairness"], model=[model], status=["open", "acknowledged"])

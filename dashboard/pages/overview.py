@@ -19,7 +19,8 @@ if results is None:
 
 run = results.get("run") or {}
 st.caption(
-    f"Monitor run {run.get('run_id')} finished {run.get('finished_at', '?')}; data "
+    f"Monitor run {run.get('run_id')} finished {str(run.get('finished_at', '?'))[:16]} UTC; "
+    "data "
     f"{str(run.get('data_from', '?'))[:10]} to {str(run.get('data_to', '?'))[:10]}, "
     f"{run.get('n_rows', 0):,} cases. Every figure: value, 95% CI, n."
 )

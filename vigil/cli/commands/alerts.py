@@ -54,17 +54,19 @@ def list_cmd(
         console.print("no alerts" + (f" with status {status}" if status else ""))
         return
     t = Table()
-    for c in ("id", "status", "kind", "severity", "model", "subgroup", "last seen", "summary"):
-        t.add_column(c)
+    t.add_column("id", no_wrap=True)
+    t.add_column("status", no_wrap=True)
+    t.add_column("kind", no_wrap=True)
+    t.add_column("severity", no_wrap=True)
+    t.add_column("last seen", no_wrap=True)
+    t.add_column("summary (model, where, what)", ratio=1)
     for a in rows:
         t.add_row(
             str(a["alert_id"]),
             a["status"],
             a["kind"],
             a["severity"],
-            a["model"] or "-",
-            a["subgroup"] or "all",
-            (a["last_seen"] or "")[:16],
+            (a["last_seen"] or "")[:10],
             a["summary"],
         )
     console.print(t)

@@ -38,17 +38,19 @@ def list_cmd(
     console.print(t)
     rows = list_dead_letters(engine, reason=reason, limit=limit, pending_only=pending)
     t = Table(title=f"latest {len(rows)}")
-    for col in ("id", "received", "sender", "MSH-10", "type", "reason", "replay"):
-        t.add_column(col)
+    for col in ("id", "received", "sender", "MSH-10", "type", "reason code", "replay"):
+        t.add_column(col, no_wrap=col != "replay")
+    t.add_column("reason", overflow="fold", min_width=30)
     for r in rows:
         t.add_row(
             str(r.id),
-            f"{r.received_at:%Y-%m-%d %H:%M:%S}" if r.received_at else "",
+            f"{r.received_at:%Y-%m-%d %H:%M}" if r.received_at else "",
             r.sender,
             r.control_id,
             r.message_type,
-            f"{r.reason_code}: {r.reason}",
+            r.reason_code,
             r.replay_outcome or "",
+            r.reason,
         )
     console.print(t)
 

@@ -43,6 +43,12 @@ def print_summary(results: dict[str, Any]) -> None:
         f"monitor run {run.get('run_id') or '(not stored)'}: {run['n_rows']:,} cases, "
         f"exams {(run.get('data_from') or '-')[:10]} .. {(run.get('data_to') or '-')[:10]}"
     )
+    if not results["models"]:
+        console.print(
+            "no models in the store yet: register them with `vigil models add CARD.toml`, "
+            "then `vigil ingest` their feeds"
+        )
+        return
     table = Table(title="Models (post-reference period)", show_lines=False)
     for col in ("model", "cases", "sensitivity", "specificity", "AUC", "drifted windows"):
         table.add_column(col)

@@ -42,10 +42,20 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(
             None, "--workers", help="Processes writing months (default: 2 for big runs)."
         ),
+        mllp: str | None = typer.Option(
+            None,
+            "--mllp",
+            help="Also stream every message, in send order, to an MLLP listener at HOST:PORT "
+            "(e.g. a running `vigil listen`), and count its ACKs.",
+        ),
     ) -> None:
         from vigil.cli.console import progress
         from vigil.simulate import SimulationConfig, check_out, parse_start, simulate
 
+        if mllp is not None:
+            from connectors.mllp_client import parse_address
+
+            address = parse_address(mllp)  # a bad address fails before any work
         config = SimulationConfig(
             studies=studies, months=months, seed=seed, start=parse_start(start),
             stable=stable, mess=mess, out=out, force=force, workers=workers,
@@ -72,3 +82,18 @@ def register(app: typer.Typer) -> None:
         for e in man["events"]:
             where = e["site"] or e["subgroup"] or ""
             console.print(f"  {e['start']}  {e['kind']:<22} {e['models'][0]:<17} {where}")
+        if mllp is not None:
+            from connectors.mllp_client import send_messages
+            from vigil.simulate import iter_messages
+
+            with progress() as bar:
+                task = bar.add_task(f"streaming to {mllp}", total=result.messages)
+                codes = send_messages(
+                    *address,
+                    (raw for _sender, raw in iter_messages(config)),
+                    on_ack=lambda n: bar.advance(task, n),
+                )
+            console.print(
+                f"streamed {sum(codes.values()):,} messages to {mllp}: "
+                + ", ".join(f"{n:,} {code}" for code, n in sorted(codes.items()))
+            )
