@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -689,10 +689,6 @@ def audit_log(limit: int = 500, actor: str = "", action: str = "") -> pd.DataFra
         ],
         columns=["at", "actor", "action", "target", "detail"],
     )
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- turnaround and volume (pure functions in dashboard.turnaround, cached here) -----------

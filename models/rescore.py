@@ -71,11 +71,13 @@ class RescoreSummary:
     n_errors: int = 0
     errors_by_code: dict[str, int] = field(default_factory=dict)
     n_compared: int = 0  # scored cases with a production score, this run and earlier ones
-    mean_abs_diff: float | None = None
+    mean_abs_diff: float | None = None  # weighted: an estimate for all eligible cases
     max_abs_diff: float | None = None
     n_beyond_case_tolerance: int = 0
     n_flips: int = 0
-    flip_rate: float | None = None
+    flip_rate: float | None = None  # weighted, like mean_abs_diff
+    mean_abs_diff_ci: tuple[float, float] | None = None  # 95%, effective sample size
+    flip_rate_ci: tuple[float, float] | None = None  # 95% Wilson, effective sample size
     tolerance: dict[str, float] = field(default_factory=dict)
     within_tolerance: bool | None = None
     saliency_maps: int = 0
@@ -387,7 +389,8 @@ def run_rescore(
     summary.errors_by_code = dict(errors)
     summary.seconds = round(time.perf_counter() - t_start, 3)
     summary.images_per_s = round(n_images / infer_s, 1) if infer_s > 0 else None
-    _agreement(engine, summary, model.id, model_hash, set(sample["study_id"]), spec)
+    weights = dict(zip(sample["study_id"], sample["weight"], strict=True)) if len(sample) else {}
+    _agreement(engine, summary, model.id, model_hash, weights, spec)
     with session_scope(engine) as s:
         record(
             s,
@@ -430,8 +433,12 @@ def _store(engine, rows, todo, model_id, model_hash, run_id, device, now, existi
             s.add(obj)
 
 
-def _agreement(engine, summary: RescoreSummary, model_id: int, model_hash: str, sample_ids, spec):
-    """Agreement over every sampled case this hash has scored (this run and resumed ones)."""
+def _agreement(engine, summary: RescoreSummary, model_id: int, model_hash: str, weights, spec):
+    """Agreement over every sampled case this hash has scored (this run and resumed ones).
+
+    Mean |difference| and flip rate are weighted by the sampling weights: estimates for all
+    eligible cases, not for the sample enriched with (near-threshold) discordant cases. Counts
+    (flips, cases beyond case_abs) and the largest difference are of the sample itself."""
     with session_scope(engine) as s:
         rows = s.exec(
             select(RescoreResult.study_id, RescoreResult.difference, RescoreResult.call_flip).where(
@@ -441,17 +448,32 @@ def _agreement(engine, summary: RescoreSummary, model_id: int, model_hash: str, 
                 RescoreResult.difference.is_not(None),
             )
         ).all()
-    diffs = np.array([abs(d) for sid, d, _ in rows if sid in sample_ids], dtype=float)
-    flips = np.array([bool(f) for sid, _, f in rows if sid in sample_ids], dtype=bool)
+    rows = [r for r in rows if r[0] in weights]
+    diffs = np.array([abs(d) for _, d, _ in rows], dtype=float)
+    flips = np.array([bool(f) for _, _, f in rows], dtype=bool)
+    w = np.array([weights[sid] for sid, _, _ in rows], dtype=float)
     summary.n_compared = len(diffs)
     if len(diffs) == 0:
         return
-    summary.mean_abs_diff = round(float(diffs.mean()), 5)
+    summary.mean_abs_diff = round(float(np.average(diffs, weights=w)), 5)
     summary.max_abs_diff = round(float(diffs.max()), 5)
     summary.n_beyond_case_tolerance = int((diffs > spec.tolerance_case_abs).sum())
     summary.n_flips = int(flips.sum())
-    summary.flip_rate = round(float(flips.mean()), 5)
-    summary.within_tolerance = bool(
-        summary.mean_abs_diff <= spec.tolerance_mean_abs
-        and summary.flip_rate <= spec.tolerance_flip_rate
+    summary.flip_rate = round(float(np.average(flips, weights=w)), 5)
+    # uncertainty: Kish effective sample size of the weighted sample, 95% intervals
+    n_eff = float(w.sum() ** 2 / (w**2).sum())
+    z = 1.959964
+    m = float(np.average(diffs, weights=w))
+    sd = float(np.sqrt(np.average((diffs - m) ** 2, weights=w)))
+    half = z * sd / np.sqrt(n_eff) if n_eff > 1 else float("inf")
+    summary.mean_abs_diff_ci = (round(max(0.0, m - half), 5), round(m + half, 5))
+    p = float(np.average(flips, weights=w))
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    span = z * np.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff)) / (1 + z * z / n_eff)
+    summary.flip_rate_ci = (round(max(0.0, centre - span), 5), round(min(1.0, centre + span), 5))
+    # disagreement needs evidence: the interval lies above the tolerance (as the monitors judge),
+    # so a small sample's chance flips near the threshold do not raise it
+    summary.within_tolerance = not (
+        summary.mean_abs_diff_ci[0] > spec.tolerance_mean_abs
+        or summary.flip_rate_ci[0] > spec.tolerance_flip_rate
     )

@@ -6,7 +6,9 @@ most and are rare, so they get ``discordant_factor`` times their share of the sa
 how many there are). Within the discordant and the concordant pool, the sample is allocated to
 strata in proportion to their size by largest remainder, with at least one case per stratum while
 the budget allows, so small sites and subgroups are never left out. A fixed seed makes the
-sample repeatable — which is also what makes an interrupted job resumable.
+sample repeatable — which is also what makes an interrupted job resumable. Each sampled case
+carries a ``weight`` (eligible cases in its stratum and class / sampled ones), so agreement can
+be estimated for all eligible cases despite the oversampling.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def stratified_sample(
         want[True] = min(n_disc_avail, n - want[False])
     keys = cases[list(strata)].astype(str).agg("|".join, axis=1).to_numpy()
     picked: list[int] = []
+    weights: dict[int, float] = {}
     for flag in (True, False):
         pool = np.flatnonzero(disc == flag)
         if len(pool) == 0 or want[flag] == 0:
@@ -82,5 +85,11 @@ def stratified_sample(
         counts = allocate(np.array([len(groups[k]) for k in names]), want[flag])
         for name, k in zip(names, counts, strict=True):
             if k:
-                picked.extend(rng.choice(groups[name], size=int(k), replace=False).tolist())
-    return cases.iloc[sorted(picked)].reset_index(drop=True)
+                chosen = rng.choice(groups[name], size=int(k), replace=False).tolist()
+                picked.extend(chosen)
+                for i in chosen:  # how many eligible cases each sampled one stands for
+                    weights[i] = len(groups[name]) / int(k)
+    order = sorted(picked)
+    out = cases.iloc[order].reset_index(drop=True)
+    out["weight"] = [weights[i] for i in order]
+    return out

@@ -53,9 +53,10 @@ def _wait_http(url: str, proc: subprocess.Popen, deadline_s: float = 30.0) -> No
     raise TimeoutError(f"Orthanc did not answer {url} within {deadline_s} s")
 
 
-@pytest.fixture
-def orthanc(tmp_path: Path) -> Iterator[str]:
-    """A running Orthanc with DICOMweb; yields its HTTP base URL."""
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running Orthanc with DICOMweb (one per module); yields its HTTP base URL."""
+    tmp_path = tmp_path_factory.mktemp("orthanc")
     if not ORTHANC.exists() or not DICOMWEB.exists():
         pytest.fail("Orthanc with DICOMweb is required: apt-get install orthanc orthanc-dicomweb")
     for _ in range(5):  # a port taken between probing and binding: try again with new ports

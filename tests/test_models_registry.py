@@ -171,4 +171,4 @@ def test_card_rescoring_spec_path_is_resolved_against_the_card(tmp_path: Path) -
     (tmp_path / "cards").mkdir()
     path = _write(tmp_path / "cards", CARD + '\n[rescoring]\nspec = "specs/nv.toml"\n')
     card = load_card(path)
-    assert card.extra["rescoring"]["spec"] == str((tmp_path / "cards" / "specs" / "nv.toml"))
+    assert card.extra["rescoring"]["spec"] == str(tmp_path / "cards" / "specs" / "nv.toml")

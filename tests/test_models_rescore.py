@@ -94,6 +94,16 @@ def test_reproduces_vendor_scores_within_tolerance(engine, settings, ich, tmp_pa
     assert flips.mean() <= spec.tolerance_flip_rate
     assert summary.within_tolerance is True
     assert summary.mean_abs_diff == pytest.approx(diff.mean(), abs=1e-4)
+    # every case sampled: weights 1, so the intervals are the textbook ones (statsmodels, scipy)
+    from scipy import stats as sps
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(int(flips.sum()), len(flips), method="wilson")
+    assert summary.flip_rate_ci == pytest.approx((lo, hi), abs=1e-4)
+    half = sps.norm.ppf(0.975) * diff.std(ddof=0) / np.sqrt(len(diff))
+    assert summary.mean_abs_diff_ci == pytest.approx(
+        (diff.mean() - half, diff.mean() + half), abs=1e-4
+    )
     assert np.corrcoef(res["rescore_score"], res["ai_score"])[0, 1] > 0.99
     # stored per case: production score, difference, runtime, device, hash
     assert (res["production_score"] - res["ai_score"]).abs().max() < 1e-9
@@ -333,6 +343,12 @@ def test_cli_rescore_renders_only_the_sampled_studies(settings, sim, sim_dir, tm
     assert len(sim) > 300  # the network had far more studies than were rendered
     res = runner.invoke(app, ["rescore", "--model", "neurovue-ich", "--source", "ftp://x"])
     assert res.exit_code == 1 and "folder:PATH, dicomweb:URL" in res.output
+    res = runner.invoke(
+        app,
+        ["rescore", "--model", "neurovue-ich", "--since", "2100-01-01", "--source",
+         f"folder:{tmp_path}"],
+    )  # fmt: skip
+    assert res.exit_code == 0 and "no eligible cases" in res.output
     res = runner.invoke(app, ["rescore", "--model", "nope", "--source", f"folder:{tmp_path}"])
     assert res.exit_code == 1 and "no model named 'nope'" in res.output
 

@@ -58,3 +58,10 @@ def test_domain_error_is_one_line_without_traceback(monkeypatch) -> None:
     assert result.exit_code == 1
     assert "database_url" in result.output
     assert "Traceback" not in result.output
+
+
+def test_out_of_range_port_is_refused_before_anything_starts() -> None:
+    for cmd in (["dashboard", "--port", "99999"], ["demo", "--port", "0", "--no-serve"]):
+        result = CliRunner().invoke(app, cmd)
+        assert result.exit_code == 2, result.output
+        assert "--port" in result.output and "Traceback" not in result.output

@@ -130,7 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=sorted(BODY_PART), required=True)
     ap.add_argument("--n", type=int, default=4000, help="training images (synthetic latents)")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--truth", type=Path, default=None, help="a simulator run's truth.parquet")
     args = ap.parse_args()

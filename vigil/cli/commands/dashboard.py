@@ -37,7 +37,7 @@ def streamlit_command(port: int, host: str) -> list[str]:
 
 
 def dashboard_cmd(
-    port: int = typer.Option(8501, "--port", "-p", help="TCP port to serve on."),
+    port: int = typer.Option(8501, "--port", "-p", min=1, max=65535, help="TCP port to serve on."),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to listen on (0.0.0.0 only behind a proxy)."
     ),

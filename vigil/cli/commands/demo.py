@@ -14,7 +14,7 @@ def demo_cmd(
     serve: bool = typer.Option(
         True, "--serve/--no-serve", help="Serve the dashboard when the data is ready."
     ),
-    port: int = typer.Option(8501, "--port", help="Dashboard port."),
+    port: int = typer.Option(8501, "--port", min=1, max=65535, help="Dashboard port."),
 ) -> None:
     """Simulate a hospital network into the default SQLite database (a file in the per-user
     data folder, or VIGIL_DATABASE_URL), ingest its HL7 feeds, register its model cards, run

@@ -98,6 +98,13 @@ def rescore_cmd(
             on_batch=lambda k: bar.advance(task, k),
         )
     s = summary
+    if s.n_selected == 0:
+        console.print(
+            f"no eligible cases: no study has a production score of {model}"
+            + (f" since {since}" if since else "")
+            + " (ingest its AI results first: `vigil ingest`)"
+        )
+        return
     console.print(
         f"run {s.run_id} on {s.device}: {s.n_selected} sampled, {s.n_skipped} already scored, "
         f"{s.n_scored} scored, {s.n_errors} errors"
@@ -109,11 +116,15 @@ def rescore_cmd(
     )
     if s.mean_abs_diff is not None:
         verdict = "[green]within tolerance[/]" if s.within_tolerance else "[red]DISAGREES[/]"
+        mlo, mhi = s.mean_abs_diff_ci or (float("nan"), float("nan"))
+        flo, fhi = s.flip_rate_ci or (float("nan"), float("nan"))
         console.print(
-            f"agreement over {s.n_compared} cases: mean |diff| {s.mean_abs_diff:.4f} "
-            f"(tolerance {s.tolerance['mean_abs']}), max {s.max_abs_diff:.4f}, "
-            f"{s.n_beyond_case_tolerance} beyond {s.tolerance['case_abs']}, call flips "
-            f"{s.n_flips} ({s.flip_rate:.1%}; tolerance {s.tolerance['flip_rate']:.0%}): {verdict}"
+            f"agreement over {s.n_compared} cases (estimates for all eligible cases, 95% CI): "
+            f"mean |diff| {s.mean_abs_diff:.4f} ({mlo:.4f}-{mhi:.4f}; tolerance "
+            f"{s.tolerance['mean_abs']}), call flips {s.flip_rate:.1%} ({flo:.1%}-{fhi:.1%}; "
+            f"tolerance {s.tolerance['flip_rate']:.0%}); in the sample: {s.n_flips} flips, "
+            f"max |diff| {s.max_abs_diff:.4f}, {s.n_beyond_case_tolerance} beyond "
+            f"{s.tolerance['case_abs']}: {verdict}"
         )
     if s.saliency_maps:
         console.print(f"{s.saliency_maps} saliency maps under {settings.data_dir / 'saliency'}")
