@@ -48,7 +48,9 @@ def _ts_text(s):
     """tz-aware series -> SQLAlchemy's SQLite text form ('%Y-%m-%d %H:%M:%S.%f'), None for NaT."""
     import numpy as np
 
-    out = s.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%f").astype(object).to_numpy().copy()
+    out = (
+        s.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%f").astype(object).to_numpy().copy()
+    )
     out[s.isna().to_numpy()] = None
     return np.asarray(out, dtype=object)
 
@@ -156,10 +158,10 @@ def build_store(engine, frame, infos) -> None:
             if pg:
                 if "is_current" in cols:
                     idx = names.index("is_current")
-                    rows = [r[:idx] + (True,) + r[idx + 1 :] for r in rows]
+                    rows = [(*r[:idx], True, *r[idx + 1 :]) for r in rows]
                 if "call" in cols:
                     idx = names.index("call")
-                    rows = [r[:idx] + (None if r[idx] is None else bool(r[idx]),) + r[idx + 1 :]
+                    rows = [(*r[:idx], None if r[idx] is None else bool(r[idx]), *r[idx + 1 :])
                             for r in rows]  # fmt: skip
                 tcols = {"ordered_at", "exam_started_at", "prelim_report_at", "final_report_at",
                          "received_at", "reported_at"}  # fmt: skip
@@ -203,8 +205,18 @@ def baseline_read_sql(engine) -> tuple[float, int]:
     return time.perf_counter() - t0, len(frame)
 
 
+def _previous_path() -> None:
+    """VIGIL_BENCH_PREVIOUS=1: the loader's paths before ADBC (rows as delimited text + pyarrow
+    CSV on SQLite, COPY CSV on PostgreSQL), for the before/after comparison."""
+    if os.environ.get("VIGIL_BENCH_PREVIOUS") == "1":
+        from vigil import caseframe
+
+        caseframe.USE_ADBC = False
+
+
 def _child_monitor(url: str) -> None:
     """Fresh process: the full `vigil monitor` (store=True) over the store at ``url``."""
+    _previous_path()
     from vigil.monitoring import run_monitors
     from vigil.store.db import make_engine
 
@@ -227,6 +239,7 @@ def _child_monitor(url: str) -> None:
 
 def _child_load(url: str) -> None:
     """Fresh process: load_case_frame only, with its peak RSS."""
+    _previous_path()
     from vigil.caseframe import load_case_frame
     from vigil.store.db import make_engine
 
@@ -234,11 +247,16 @@ def _child_load(url: str) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     frame = load_case_frame(engine)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "rows": len(frame), "peak_rss_mb": _peak_rss_mb()}))
+    print(
+        json.dumps(
+            {"wall_s": wall, "cpu_s": cpu, "rows": len(frame), "peak_rss_mb": _peak_rss_mb()}
+        )
+    )
 
 
-def _run_child(flag: str, url: str) -> dict:
+def _run_child(flag: str, url: str, *, previous: bool = False) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}
+    env["VIGIL_BENCH_PREVIOUS"] = "1" if previous else "0"
     out = subprocess.run(
         [sys.executable, __file__, flag, url], capture_output=True, text=True, env=env
     )
@@ -297,20 +315,24 @@ def main() -> None:
                     t0 = time.perf_counter()
                     build_store(engine, frame, infos)
                     print(f"{backend}: store built in {time.perf_counter() - t0:.1f} s", flush=True)
-                r = _run_child("--child-load", url)
-                print(f"{backend} load_case_frame {args.studies:,} studies ({r['rows']:,} rows): "
-                      f"{r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s CPU, "
-                      f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+                for previous in (False, True):
+                    r = _run_child("--child-load", url, previous=previous)
+                    what = "previous path (text/CSV + pyarrow)" if previous else "ADBC"
+                    print(f"{backend} load_case_frame [{what}] {args.studies:,} studies "
+                          f"({r['rows']:,} rows): {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s "
+                          f"CPU, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
                 if not args.no_baseline:
                     b, rows = baseline_read_sql(engine)
                     print(f"{backend}   baseline pandas.read_sql(portable query) + frame: "
                           f"{b:.2f} s ({rows:,} rows)", flush=True)  # fmt: skip
-                m = _run_child("--child-monitor", url)
-                print(f"{backend} full vigil monitor (run_monitors, store=True): "
-                      f"{m['wall_s']:.2f} s wall (load {m['timings']['load']:.2f} s, "
-                      f"monitors {m['timings']['monitors']:.2f} s), {m['rows']:,} rows, "
-                      f"peak RSS {m['peak_rss_mb']:.0f} MB, errors {m['errors']}",
-                      flush=True)  # fmt: skip
+                for previous in (False, True):
+                    m = _run_child("--child-monitor", url, previous=previous)
+                    what = "previous loader" if previous else "ADBC"
+                    print(f"{backend} full vigil monitor [{what}] (run_monitors, store=True): "
+                          f"{m['wall_s']:.2f} s wall (load {m['timings']['load']:.2f} s, "
+                          f"monitors {m['timings']['monitors']:.2f} s), {m['rows']:,} rows, "
+                          f"peak RSS {m['peak_rss_mb']:.0f} MB, errors {m['errors']}",
+                          flush=True)  # fmt: skip
                 engine.dispose()
             finally:
                 if admin is not None:

@@ -83,12 +83,19 @@ def stratified_sample(
             groups.setdefault(keys[i], []).append(int(i))
         names = sorted(groups)
         counts = allocate(np.array([len(groups[k]) for k in names]), want[flag])
+        got: list[int] = []
         for name, k in zip(names, counts, strict=True):
             if k:
                 chosen = rng.choice(groups[name], size=int(k), replace=False).tolist()
-                picked.extend(chosen)
+                got.extend(chosen)
                 for i in chosen:  # how many eligible cases each sampled one stands for
                     weights[i] = len(groups[name]) / int(k)
+        # strata left without a case (more strata than budget) are carried by the others of
+        # the same class: the class's weights add up to its number of eligible cases
+        total = sum(weights[i] for i in got)
+        for i in got:
+            weights[i] *= len(pool) / total
+        picked.extend(got)
     order = sorted(picked)
     out = cases.iloc[order].reset_index(drop=True)
     out["weight"] = [weights[i] for i in order]

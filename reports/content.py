@@ -9,13 +9,14 @@ baseline and target, and words the verdicts.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from monitors.results import Estimate, Status
+from monitors.turnaround import MEASURES, MedianCI, MedianDifference, ModelTimes, model_times
 from reports.gather import PackInputs
 from reports.pack import (
     AlertCounts,
@@ -34,6 +35,7 @@ from reports.pack import (
     Programme,
     RescoringSummary,
     SeriesPoint,
+    TimeRow,
     Trend,
     VolumeRow,
 )
@@ -511,15 +513,6 @@ def model_section(
 # --- programme -------------------------------------------------------------------------------
 
 
-def _median(x: pd.Series) -> float | None:
-    x = pd.to_numeric(x, errors="coerce").dropna()
-    return float(np.median(x)) if len(x) else None
-
-
-def _minutes(v: float | None) -> str:
-    return "no data" if v is None else f"{v:.1f} min"
-
-
 def volume(cases: pd.DataFrame) -> tuple[list[VolumeRow], list[tuple[str, int]]]:
     rows = []
     if not cases.empty:
@@ -546,51 +539,150 @@ def volume(cases: pd.DataFrame) -> tuple[list[VolumeRow], list[tuple[str, int]]]
     return rows, weekly
 
 
-def turnaround_and_read(cases: pd.DataFrame) -> tuple[list[Measure], list[Measure]]:
-    """Turnaround (exam -> first report), flagged vs not; read time where the RIS feeds it."""
-    studies = cases.drop_duplicates("study_id")
-    ta = [
-        Measure(
-            "Median turnaround, exam to first report (all studies)",
-            _minutes(_median(studies["turnaround_min"])),
+BEFORE_GO_LIVE_DAYS = 90  # "before go-live": this many days before the model went live
+
+
+def _median_row(model: str, measure: str, m: MedianCI, detail: str) -> TimeRow:
+    if m.status is Status.OK:
+        return TimeRow(
+            model,
+            measure,
+            m.group,
+            f"{m.median:.1f}",
+            f"{m.ci_low:.1f}–{m.ci_high:.1f}",
+            str(m.n),
             "measured",
-            f"n={int(studies['turnaround_min'].notna().sum())} studies",
+            detail,
         )
-    ]
-    flagged = cases["ai_call"].astype("boolean").fillna(False).astype(bool)
-    pos_ids = set(cases.loc[flagged, "study_id"])
-    is_pos = studies["study_id"].isin(pos_ids)
-    for label, part in (("AI-flagged", studies[is_pos]), ("not flagged", studies[~is_pos])):
-        ta.append(
-            Measure(
-                f"Median turnaround, {label} studies",
-                _minutes(_median(part["turnaround_min"])),
+    words = "insufficient data" if m.status is Status.INSUFFICIENT_DATA else "no data"
+    if m.status is Status.INSUFFICIENT_DATA:
+        detail = f"fewer than {m.min_n} studies; {detail}".rstrip("; ")
+    return TimeRow(model, measure, m.group, words, "", str(m.n), "measured", detail)
+
+
+def _difference_row(model: str, measure: str, d: MedianDifference, label: str) -> TimeRow:
+    if d.status is not Status.OK:
+        return TimeRow(
+            model,
+            measure,
+            label,
+            "not estimable",
+            "",
+            "",
+            "measured",
+            "a group has too few studies",
+        )
+    note = "CI excludes 0" if d.significant else "CI includes 0"
+    return TimeRow(
+        model,
+        measure,
+        label,
+        f"{d.difference:+.1f}",
+        f"{d.ci_low:+.1f} to {d.ci_high:+.1f}",
+        "",
+        "measured",
+        f"difference of medians; {note}",
+    )
+
+
+def time_rows(r: ModelTimes, period: str) -> list[TimeRow]:
+    """The pack's rows for one model and measure (monitors.turnaround's result)."""
+    name = MEASURES[r.measure]
+    rows: list[TimeRow] = []
+    if r.go_live_change is not None:
+        gl = r.go_live.isoformat() if r.go_live else ""
+        c = r.go_live_change
+        rows.append(_median_row(r.model, name, c.a, f"{BEFORE_GO_LIVE_DAYS} days before {gl}"))
+        rows.append(_median_row(r.model, name, c.b, f"{period}, exams on/after {gl}"))
+        rows.append(_difference_row(r.model, name, c, "after − before"))
+    else:
+        rows.append(
+            TimeRow(
+                r.model,
+                name,
+                "go-live",
+                "no date",
+                "",
+                "",
                 "measured",
-                f"n={int(part['turnaround_min'].notna().sum())}",
+                "no go-live date on the model card: no before/after",
             )
         )
-    rt = studies["read_min"]
-    fed = int(rt.notna().sum())
-    read = [
-        Measure(
-            "Median read time (OBR-32 interpretation start to end)",
-            _minutes(_median(rt)),
-            "measured",
-            f"{fed} of {len(studies)} studies carry read times"
-            + (" (sites whose RIS fills OBR-32)" if fed else ""),
-        )
-    ]
-    if fed:
-        for site, part in studies[rt.notna()].groupby("site", observed=True):
-            read.append(
-                Measure(
-                    f"Median read time at {site}",
-                    _minutes(_median(part["read_min"])),
+    f = r.flag_effect
+    rows.append(_median_row(r.model, name, f.b, f"{period}, after go-live"))
+    rows.append(_median_row(r.model, name, f.a, f"{period}, after go-live"))
+    rows.append(_difference_row(r.model, name, f, "flagged − not flagged"))
+    return rows
+
+
+def turnaround_and_read(
+    frame: pd.DataFrame, models: list[dict[str, Any]], w: Window, roi_stored: dict | None
+) -> tuple[list[TimeRow], str]:
+    """Per model: turnaround (exam to first report) before vs after go-live and AI-flagged vs
+    not, then read time only where the feed carries OBR-32 times; the assumed read-time saving
+    of the ROI inputs is marked ASSUMED."""
+    from dashboard.roi import SPEC_BY_KEY, RoiInputs
+
+    rows: list[TimeRow] = []
+    unfed: list[str] = []
+    for m in models:
+        name = m["name"]
+        kw = dict(since=w.start, until=w.end, before_days=BEFORE_GO_LIVE_DAYS)
+        ta = model_times(frame, name, m.get("go_live_date"), "turnaround_min", **kw)
+        if ta.n_cases == 0:
+            continue
+        rows += time_rows(ta, w.period)
+        rd = model_times(frame, name, m.get("go_live_date"), "read_min", **kw)
+        if rd.n_measured:
+            rows += [
+                replace(
+                    x,
+                    detail=f"{x.detail}; {rd.n_measured} of {rd.n_cases} studies "
+                    "carry OBR-32 read times",
+                )
+                if x.group in ("before go-live", "after go-live")
+                else x
+                for x in time_rows(rd, w.period)
+            ]
+        else:
+            unfed.append(name)
+            rows.append(
+                TimeRow(
+                    name,
+                    "read time",
+                    "—",
+                    "not fed",
+                    "",
+                    "0",
                     "measured",
-                    f"n={int(part['read_min'].notna().sum())}",
+                    "no feed carries OBR-32 read times for these studies",
                 )
             )
-    return ta, read
+    if rows:
+        inputs = RoiInputs.from_dict(roi_stored)
+        src = "stored ROI inputs" if roi_stored else "ROI defaults"
+        rows.append(
+            TimeRow(
+                "all models",
+                "read-time saving",
+                "per study",
+                f"{inputs.minutes_saved_per_study:g}",
+                "",
+                "",
+                "assumed",
+                f"{src}: {SPEC_BY_KEY['minutes_saved_per_study'].source}",
+            )
+        )
+    note = (
+        "Medians in minutes with exact order-statistic 95% CIs (monitors.turnaround, as on the "
+        "dashboard); differences with a normal-approximation CI from the two medians' "
+        f"order-statistic standard errors. Before go-live: {BEFORE_GO_LIVE_DAYS} days before the "
+        f"model's go-live date; after go-live and AI-flagged vs not: {w.label}. Turnaround = exam "
+        "to first report. MEASURED figures come from the feeds; ASSUMED ones from the ROI inputs."
+    )
+    if unfed:
+        note += f" Read time is not fed for {', '.join(unfed)}: any read-time saving is assumed."
+    return rows, note
 
 
 def roi_snapshot(
@@ -748,7 +840,7 @@ def build_pack(
             continue
         sections.append(model_section(m, results.get(m["name"], {}), inputs, mc, trend_months))
     vol, weekly = volume(cases)
-    ta, read = turnaround_and_read(cases) if not cases.empty else ([], [])
+    times, times_note = turnaround_and_read(inputs.frame, inputs.models, w, inputs.roi_inputs)
     roi, roi_note = roi_snapshot(cases, inputs.roi_inputs, w)
     cl, cl_counts, cl_changes = checklist(inputs)
     inv, inv_changes = inventory(inputs)
@@ -775,8 +867,8 @@ def build_pack(
         programme=Programme(
             volume=vol,
             volume_by_week=weekly,
-            turnaround=ta,
-            read_time=read,
+            times=times,
+            times_note=times_note,
             roi=roi,
             roi_note=roi_note,
             checklist=cl,

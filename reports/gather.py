@@ -7,7 +7,7 @@ The case frame comes from ``vigil.caseframe.load_case_frame`` (the same loader t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -55,14 +55,29 @@ def _row(obj: Any) -> dict[str, Any]:
     return {k: getattr(obj, k) for k in type(obj).model_fields}
 
 
-def frame_start(window: Window, models: list[dict[str, Any]]) -> datetime:
-    """Earliest exam time the pack reads: trend months, and go-live (the monitors' reference)."""
+def monitor_start(window: Window, models: list[dict[str, Any]]) -> datetime:
+    """Earliest exam time the pack's monitors read: trend months, and go-live (the monitors'
+    reference)."""
     start = add_months(window.start, -(TREND_MONTHS - 1))
     for m in models:
         gl = m.get("go_live_date")
         if gl is not None:
             gl_dt = datetime(gl.year, gl.month, 1, tzinfo=window.start.tzinfo)
             start = min(start, gl_dt)
+    return start
+
+
+def frame_start(window: Window, models: list[dict[str, Any]]) -> datetime:
+    """Earliest exam time the pack loads: the monitors' start, and the days before go-live that
+    the turnaround comparison reads (monitors.turnaround; the monitors do not see those)."""
+    from reports.content import BEFORE_GO_LIVE_DAYS
+
+    start = monitor_start(window, models)
+    for m in models:
+        gl = m.get("go_live_date")
+        if gl is not None:
+            gl_dt = datetime(gl.year, gl.month, gl.day, tzinfo=window.start.tzinfo)
+            start = min(start, gl_dt - timedelta(days=BEFORE_GO_LIVE_DAYS))
     return start
 
 

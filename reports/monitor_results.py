@@ -34,37 +34,6 @@ def _in_window(frame: pd.DataFrame, w: Window) -> pd.DataFrame:
     return frame[(at >= pd.Timestamp(w.start)) & (at < pd.Timestamp(w.end))]
 
 
-def _charts(monthly: list, info: Any, n_ref: int, arl0: float) -> list:
-    """Lower CUSUM on monthly sensitivity and specificity, designed as the runner designs them
-    (vigil.monitoring: target = the card's baseline, else the pooled reference months)."""
-    from monitors.control_chart import control_chart
-
-    out = []
-    labels = [p.period for p in monthly]
-    for metric in ("sensitivity", "specificity"):
-        ests = [p.metrics.get(metric) for p in monthly]
-        successes = [int(e.numerator or 0) if e is not None else 0 for e in ests]
-        n = [int(e.n) if e is not None else 0 for e in ests]
-        if not any(n):
-            continue
-        base = getattr(info, f"baseline_{metric}")
-        out.append(
-            control_chart(
-                successes,
-                n,
-                periods=labels,
-                metric=metric,
-                target=base,
-                target_source="model card baseline" if base is not None else None,
-                reference_periods=None if base is not None else n_ref,
-                kind="cusum",
-                direction="lower",
-                arl0=arl0,
-            )
-        )
-    return out
-
-
 def model_result(
     frame: pd.DataFrame, model: dict[str, Any], window: Window, rescores: pd.DataFrame
 ) -> dict[str, Any]:
@@ -80,7 +49,7 @@ def model_result(
     from monitors.fairness import fairness_scan
     from monitors.performance import Baseline, performance_summary, performance_trend
     from monitors.rescoring import rescoring_agreement
-    from vigil.monitoring import MonitorConfig, reference_windows
+    from vigil.monitoring import MonitorConfig, control_charts, reference_windows
 
     config = MonitorConfig()
     info = model_info(model)
@@ -112,7 +81,9 @@ def model_result(
             }
             for p in monthly
         ],
-        "control_chart": [c.to_dict() for c in _charts(monthly, info, len(ref), config.chart_arl0)],
+        # the runner's own charts (target: the reference months' lower Wilson bound), so the
+        # pack and `vigil monitor` agree
+        "control_chart": control_charts([p.to_dict() for p in monthly], ref, config.chart_arl0),
         "drift": drift_scan(fm, windows=months, reference=ref, config=config.drift),
         "fairness": to_jsonable(fairness_scan(cur, model=name, q=config.fairness_q)),
         "rescoring": None,
@@ -130,12 +101,17 @@ def model_result(
 
 def model_results(inputs: PackInputs) -> dict[str, dict[str, Any]]:
     """Every model with cases in the frame -> its results."""
+    from reports.gather import monitor_start
+
     out: dict[str, dict[str, Any]] = {}
     if inputs.frame.empty:
         return out
-    present = set(inputs.frame["model"].dropna().astype(str).unique())
+    # the frame also holds the days before go-live for the turnaround comparison: not monitored
+    start = pd.Timestamp(monitor_start(inputs.window, inputs.models))
+    frame = inputs.frame[(inputs.frame["exam_at"] >= start).to_numpy(dtype=bool, na_value=False)]
+    present = set(frame["model"].dropna().astype(str).unique())
     for m in inputs.models:
         if m["name"] not in present:
             continue
-        out[m["name"]] = model_result(inputs.frame, m, inputs.window, inputs.rescores)
+        out[m["name"]] = model_result(frame, m, inputs.window, inputs.rescores)
     return out

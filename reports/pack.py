@@ -169,6 +169,21 @@ class Measure:
 
 
 @dataclass(slots=True)
+class TimeRow:
+    """One median (or difference of medians) of turnaround or read time, from
+    monitors.turnaround: minutes with the 95% CI and n, marked measured or assumed."""
+
+    model: str
+    measure: str  # "turnaround" / "read time"
+    group: str  # "before go-live", "after go-live", "after − before", "AI-flagged", ...
+    value: str  # minutes ("42.1", "+3.0") or the status in words
+    ci: str  # "38.0–45.2" (medians) / "-8.0 to -2.4" (differences) / ""
+    n: str
+    basis: str  # "measured" / "assumed"
+    detail: str = ""
+
+
+@dataclass(slots=True)
 class VolumeRow:
     site: str
     model: str
@@ -210,8 +225,8 @@ class InventoryChange:
 class Programme:
     volume: list[VolumeRow]
     volume_by_week: list[tuple[str, int]]
-    turnaround: list[Measure]
-    read_time: list[Measure]
+    times: list[TimeRow]  # turnaround and read time per model (monitors.turnaround)
+    times_note: str
     roi: list[Measure]
     roi_note: str
     checklist: list[ChecklistRow]

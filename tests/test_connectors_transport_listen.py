@@ -257,3 +257,45 @@ def test_listen_refuses_demo_secrets_without_demo(sqlite_settings):
     assert r.returncode == 1
     assert "demo" in r.stderr.decode() and "VIGIL_PSEUDONYM_SECRET" in r.stderr.decode()
     assert time.monotonic() - t0 < 60
+
+
+def test_no_ack_when_the_commit_fails(tmp_path):
+    """The store breaks (its ledger table is gone): the frame gets no ACK, the connection is
+    closed so the sender resends later, and the listener keeps running."""
+    from sqlalchemy import text
+
+    from connectors.mllp import MLLPListener
+    from connectors.pipeline import Pipeline
+    from connectors.store_writer import StoreWriter
+    from vigil.settings import demo_fernet_key, load_settings
+    from vigil.store.db import make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'broken.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE receivedmessage"))
+    raw = clean_messages(40)[0]
+
+    async def main() -> tuple[bytes, int]:
+        lis = MLLPListener(
+            StoreWriter(engine, demo_fernet_key()), Pipeline(load_settings(demo=True))
+        )
+        port = await lis.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(frame(raw))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 30)  # EOF, no ACK
+        writer.close()
+        # still accepting: a new connection is served (and again not acknowledged)
+        r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+        w2.write(frame(raw))
+        await w2.drain()
+        second = await asyncio.wait_for(r2.read(), 30)
+        w2.close()
+        await lis.shutdown()
+        return answer + second, lis.stats.commits
+
+    answer, commits = asyncio.run(main())
+    engine.dispose()
+    assert answer == b"" and commits == 0

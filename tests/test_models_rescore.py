@@ -277,6 +277,12 @@ def test_sample_is_stratified_seeded_and_oversamples_discordant(sqlite_store, ic
     n_disc = int(a["discordant"].sum())
     assert min(cases["discordant"].sum(), np.floor(want)) <= n_disc <= np.ceil(want)
     assert n_disc / 30 > share  # oversampled
+    # the weights make the sample stand for every eligible case, class by class
+    assert a["weight"].sum() == pytest.approx(len(cases))
+    for flag in (True, False):
+        part, pool = a[a["discordant"] == flag], cases[cases["discordant"] == flag]
+        assert part["weight"].sum() == pytest.approx(len(pool))
+    assert a.loc[a["discordant"], "weight"].mean() < a.loc[~a["discordant"], "weight"].mean()
     # every site and month in the data is represented
     assert set(a["site"]) == set(cases["site"]) and set(a["period"]) == set(cases["period"])
     # --since keeps the studies examined on or after that date (counted from the truth table)

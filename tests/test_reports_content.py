@@ -109,3 +109,54 @@ def test_charts_differ_by_line_style_and_marker_not_colour_alone():
     ids = re.findall(r'id="([^"]+)"', svg)
     assert ids and len({i.split("-", 1)[0] for i in ids}) == 1
     assert "<metadata>" not in svg  # no creation date, no RDF URLs
+
+
+def test_time_rows_mark_measured_assumed_and_missing_data():
+    """Turnaround rows: medians from monitors.turnaround (checked against numpy here), a model
+    without OBR-32 read times shows "not fed", the ROI's read-time saving is ASSUMED, and a
+    model without go-live date or with too few studies says so instead of a number."""
+    from datetime import UTC, date, datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from reports.content import turnaround_and_read
+
+    w = parse_period("2026-05")
+    rng = np.random.default_rng(4)
+    n = 400
+    exam = pd.Timestamp("2026-02-01", tz="UTC") + pd.to_timedelta(rng.uniform(0, 119, n), "D")
+    frame = pd.DataFrame(
+        {
+            "study_id": np.arange(n),
+            "model": pd.Categorical(["m1"] * 300 + ["m2"] * 100),
+            "ai_call": pd.array(rng.random(n) < 0.3, dtype="boolean"),
+            "exam_at": exam,
+            "turnaround_min": rng.exponential(50, n),
+            "read_min": np.nan,
+        }
+    )
+    models = [
+        {"name": "m1", "go_live_date": date(2026, 3, 15)},
+        {"name": "m2", "go_live_date": None},
+        {"name": "m3", "go_live_date": date(2026, 4, 1)},  # no cases: no rows
+    ]
+    rows, note = turnaround_and_read(frame, models, w, None)
+    by = {(r.model, r.measure, r.group): r for r in rows}
+    m1 = frame[(frame["model"] == "m1") & (frame["exam_at"] >= w.start)]
+    m1 = m1[m1["exam_at"] < w.end]
+    after = by[("m1", "turnaround", "after go-live")]
+    assert after.value == f"{np.median(m1['turnaround_min']):.1f}" and after.n == str(len(m1))
+    assert after.basis == "measured"
+    assert by[("m1", "read time", "—")].value == "not fed"
+    assert by[("m2", "turnaround", "go-live")].value == "no date"
+    assert not any(r.model == "m3" for r in rows)
+    saving = by[("all models", "read-time saving", "per study")]
+    assert saving.basis == "assumed"
+    assert "Read time is not fed for m1, m2" in note
+    # too few studies: the status in words, never a number
+    tiny = frame[(frame["model"] == "m1") & (frame["exam_at"] < datetime(2026, 5, 3, tzinfo=UTC))]
+    rows, _ = turnaround_and_read(tiny, models[:1], w, None)
+    by = {(r.model, r.measure, r.group): r for r in rows}
+    assert by[("m1", "turnaround", "after go-live")].value == "insufficient data"
+    assert by[("m1", "turnaround", "after − before")].value == "not estimable"

@@ -1,7 +1,8 @@
 """The committee pack end to end: simulate -> ingest -> models -> monitor -> alerts handled ->
 `vigil report`, on SQLite and PostgreSQL. The PDF's text (pdftotext) must carry the same KPIs,
-alert counts and fairness gaps as the monitors give for the window when the test calls them
-itself (KPIs also against statsmodels' Wilson interval on counts made here with pandas).
+alert counts, fairness gaps and turnaround/read-time medians as the monitors give for the window
+when the test calls them itself (KPIs also against statsmodels' Wilson interval on counts made
+here with pandas, medians against numpy and scipy), and control charts equal to `vigil monitor`'s.
 Page images go to test-artifacts/reports/ for people to look at.
 """
 
@@ -270,6 +271,9 @@ def test_pack_numbers_equal_the_monitors(engine, settings, tmp_path, request):
                 checked_fair += 1
     assert checked_fair > 0
 
+    _check_times(engine, text, models, cards, frame, w_start, w_end)
+    _check_charts_match_runner(engine, period)
+
     # the HTML is self-contained: nothing fetched from anywhere
     doc = html.read_text(encoding="utf-8")
     assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", doc, re.I)
@@ -304,6 +308,101 @@ def test_pack_numbers_equal_the_monitors(engine, settings, tmp_path, request):
     assert f"--model {models[0]}" in us_text
     for other in models[1:]:
         assert f"{other} — " not in us_text
+
+
+def _times_lines(text: str) -> list[str]:
+    """Lines of the pack's turnaround and read-time table (up to the ROI heading)."""
+    start = text.index("Turnaround and read time")
+    end = text.index("Return on investment", start)
+    return text[start:end].splitlines()
+
+
+def _has_row(lines: list[str], *cells: str) -> bool:
+    return any(all(f" {c} " in f" {ln} " for c in cells) for ln in lines)
+
+
+def _check_times(engine, text, models, cards, frame, w_start, w_end) -> None:
+    """Per model, the table shows monitors.turnaround's medians, CIs, n and differences for
+    the window; the after-go-live medians also against numpy/scipy on the exported cases."""
+    import numpy as np
+    from scipy import stats
+
+    from monitors.turnaround import model_times
+    from reports.content import BEFORE_GO_LIVE_DAYS
+    from vigil.caseframe import load_case_frame
+
+    full = load_case_frame(engine)  # everything, the days before go-live included
+    lines = _times_lines(text)
+    seen_measured = 0
+    for name in models:
+        gl = cards[name].go_live_date
+        assert gl is not None
+        for measure, word in (("turnaround_min", "turnaround"), ("read_min", "read time")):
+            r = model_times(
+                full, name, gl, measure, since=w_start, until=w_end, before_days=BEFORE_GO_LIVE_DAYS
+            )
+            if measure == "read_min" and r.n_measured == 0:
+                head = name.split("-")[0] + ("-" if "-" in name else "")  # the cell wraps
+                assert _has_row(lines, head, "read time", "not fed"), name
+                continue
+            for d in (r.go_live_change, r.flag_effect):
+                for m in (d.a, d.b):
+                    if m.status == "ok":
+                        cells = (
+                            f"{m.median:.1f}",
+                            f"{m.ci_low:.1f}{DASH}{m.ci_high:.1f}",
+                            str(m.n),
+                        )
+                        seen_measured += 1
+                    else:
+                        cells = (str(m.n),)
+                    assert _has_row(lines, word, *cells), f"{name} {word} {m.group}: {cells}"
+                if d.status == "ok":
+                    diff = (f"{d.difference:+.1f}", f"{d.ci_low:+.1f} to {d.ci_high:+.1f}")
+                    assert _has_row(lines, *diff), f"{name} {word} difference {diff}"
+            # independent: after go-live in the exported window, numpy median + scipy's CI
+            mf = frame[(frame["model"] == name) & frame[measure].notna()]
+            after = mf[mf["exam_at"] >= pd.Timestamp(gl, tz="UTC")][measure].to_numpy()
+            assert r.go_live_change.b.n == len(after)
+            if len(after) >= 10:
+                ci = stats.quantile_test(after, q=np.median(after), p=0.5).confidence_interval()
+                got = r.go_live_change.b
+                assert (got.median, got.ci_low, got.ci_high) == pytest.approx(
+                    (np.median(after), ci.low, ci.high)
+                )
+    assert seen_measured >= 4
+    flat = " ".join(" ".join(lines).split())
+    assert "ASSUMED" in flat and "MEASURED" in flat
+    assert _has_row(lines, "all models", "read-time", "ASSUMED")  # "saving" wraps below
+
+
+def _check_charts_match_runner(engine, period: str) -> None:
+    """The pack's control charts are the runner's (`vigil monitor`): same target, and the same
+    points and alarms for every month both cover up to the pack's period."""
+    from reports.gather import gather
+    from reports.monitor_results import model_results
+    from reports.window import parse_period
+    from vigil.monitoring import latest_run, run_monitors
+
+    run_monitors(engine)  # after the alert handling above: the run the committee would see
+    runner = latest_run(engine)["models"]
+    pack = model_results(gather(engine, parse_period(period)))
+    assert pack
+    for name, res in pack.items():
+        theirs = {c["metric"]: c for c in runner[name]["control_chart"]}
+        mine = {c["metric"]: c for c in res["control_chart"]}
+        assert mine.keys() == theirs.keys() and mine, name
+        for metric, c in mine.items():
+            t = theirs[metric]
+            assert c["target"] == pytest.approx(t["target"]), (name, metric)
+            assert c["target_source"] == t["target_source"]
+            assert c["parameters"] == t["parameters"]
+            tp = {p["period"]: p for p in t["points"]}
+            assert c["points"] and all(p["period"] in tp for p in c["points"])
+            for p in c["points"]:
+                q = tp[p["period"]]
+                assert (p["n"], p["successes"], p["alarm"]) == (q["n"], q["successes"], q["alarm"])
+                assert p["statistic"] == pytest.approx(q["statistic"])
 
 
 def _first_word(group: str) -> str:

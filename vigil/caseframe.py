@@ -427,7 +427,7 @@ def _unify(table: Any, tables: list[Any]) -> Any:
     import pyarrow as pa
 
     out = []
-    for i, field in enumerate(table.schema):
+    for i in range(table.num_columns):
         seen = {t.schema.field(i).type for t in tables if t.column(i).null_count < t.num_rows}
         if len(seen) == 1:
             target = seen.pop()

@@ -11,6 +11,8 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.theme import colour_for, style
+from monitors.results import Status
+from monitors.turnaround import MedianCI, median_difference
 
 st.title("Read time and turnaround")
 st.caption(
@@ -26,6 +28,44 @@ table = data.turnaround_table("turnaround_min")
 table = table[table["model"] == model]
 read = data.turnaround_table("read_min")
 read = read[read["model"] == model]
+
+
+def _median(tbl, group: str) -> MedianCI | None:
+    rows = tbl[tbl["group"] == group]
+    if rows.empty:
+        return None
+    r = rows.iloc[0]
+    ok = r["status"] == "ok"
+    return MedianCI(
+        float(r["median_min"]) if ok else None,
+        float(r["ci_low"]) if ok else None,
+        float(r["ci_high"]) if ok else None,
+        int(r["n"]),
+        Status(r["status"]),
+        group=group,
+    )
+
+
+def differences(tbl) -> None:
+    """After - before go-live and flagged - not flagged, with the CI of the difference."""
+    lines = []
+    for comparison, a, b in (
+        ("go-live", "before go-live", "after go-live"),
+        ("AI flag", "not flagged", "AI-flagged"),
+    ):
+        ma, mb = _median(tbl, a), _median(tbl, b)
+        if ma is None or mb is None:
+            continue
+        d = median_difference(ma, mb, comparison)
+        if d.status is Status.OK:
+            lines.append(
+                f"- **{b} − {a}**: {d.difference:+.1f} min (95% CI {d.ci_low:+.1f} to "
+                f"{d.ci_high:+.1f}){'' if d.significant else ', CI includes 0'}"
+            )
+        else:
+            lines.append(f"- **{b} − {a}**: not estimable ({str(d.status).replace('_', ' ')})")
+    if lines:
+        st.markdown("Difference of medians (measured):\n" + "\n".join(lines))
 
 
 def chart(tbl, title: str, y: str) -> None:
@@ -58,6 +98,7 @@ if table.empty:
     st.info("No turnaround times in the data.")
 else:
     st.dataframe(table, hide_index=True, width="stretch")
+    differences(table)
     chart(table, f"{model}: median turnaround", "Median turnaround (minutes)")
 
 st.subheader("Read time (measured where the feed carries it)")
@@ -70,4 +111,5 @@ if read.empty or (read["n"] == 0).all():
     )
 else:
     st.dataframe(read, hide_index=True, width="stretch")
+    differences(read)
     chart(read, f"{model}: median read time", "Median read time (minutes)")

@@ -74,7 +74,14 @@ def tensors(studies: list[StudyImage], spec) -> tuple[torch.Tensor, torch.Tensor
     return x, y
 
 
-def train(model_name: str, n_train: int, epochs: int, seed: int, truth: Path | None) -> dict:
+def train(
+    model_name: str,
+    n_train: int,
+    epochs: int,
+    seed: int,
+    truth: Path | None,
+    out: Path | None = None,
+) -> dict:
     spec = load_spec(HERE / f"{model_name}.toml")
     torch.manual_seed(seed)
     body = BODY_PART[model_name]
@@ -108,7 +115,7 @@ def train(model_name: str, n_train: int, epochs: int, seed: int, truth: Path | N
         print(f"epoch {epoch + 1}/{epochs}: val mean |dp| {mae.mean():.4f}, max {mae.max():.4f}")
     from safetensors.torch import save_file
 
-    out = spec.weights
+    out = out or spec.weights
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out))
     report = {
         "model": model_name,
@@ -122,7 +129,7 @@ def train(model_name: str, n_train: int, epochs: int, seed: int, truth: Path | N
         "weights_bytes": out.stat().st_size,
         "source": str(truth) if truth else "synthetic latents",
     }
-    (HERE / f"{model_name}.train.json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".train.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -133,8 +140,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--truth", type=Path, default=None, help="a simulator run's truth.parquet")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="weights file (default: the shipped one)"
+    )
     args = ap.parse_args()
-    print(json.dumps(train(args.model, args.n, args.epochs, args.seed, args.truth), indent=2))
+    report = train(args.model, args.n, args.epochs, args.seed, args.truth, args.out)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
