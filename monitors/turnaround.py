@@ -140,7 +140,14 @@ def _studies(frame: pd.DataFrame, model: str, measure: str) -> pd.DataFrame:
     """One row per study of ``model``: exam time, measure, flagged (any finding called)."""
     m = frame[(frame["model"].astype("string") == model).fillna(False).to_numpy(dtype=bool)]
     if m.empty:
-        return pd.DataFrame({"study_id": [], "exam_at": [], measure: [], "flagged": []})
+        return pd.DataFrame(
+            {
+                "study_id": pd.Series(dtype="int64"),
+                "exam_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                measure: pd.Series(dtype="float64"),
+                "flagged": pd.Series(dtype="bool"),
+            }
+        )
     call = m["ai_call"].astype("boolean").fillna(False).astype(bool)
     if m["study_id"].is_unique:  # one finding per model: no grouping needed
         return pd.DataFrame(

@@ -16,7 +16,16 @@ def _counts(db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as conn:
         return {
             t: conn.execute(f"select count(*) from {t}").fetchone()[0]
-            for t in ("study", "airesult", "finalread", "receivedmessage", "aimodel", "app_user")
+            for t in (
+                "study",
+                "airesult",
+                "finalread",
+                "receivedmessage",
+                "aimodel",
+                "app_user",
+                "rescoreresult",
+                "alert",
+            )
         }
 
 
@@ -35,6 +44,7 @@ def test_demo_builds_the_default_sqlite_store_and_is_idempotent(tmp_path, monkey
     assert after_first["study"] > 1000  # most of 1,500 studies paired by accession
     assert after_first["airesult"] > 0 and after_first["finalread"] > 0
     assert after_first["aimodel"] == 2 and after_first["app_user"] == 4
+    assert after_first["rescoreresult"] > 0, "the demo re-scores a sample with the demo CNN"
     assert "new" in first.output
 
     get_settings.cache_clear()

@@ -177,3 +177,11 @@ def test_without_go_live_and_the_dashboard_table() -> None:
     x = after[~after["ai_call"].astype(bool)]["turnaround_min"].to_numpy()
     assert row["n"] == len(x) and row["median_min"] == pytest.approx(np.median(x))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(_scipy_ci(x))
+
+
+def test_unknown_model_is_undefined_not_an_error() -> None:
+    r = model_times(
+        _frame(), "absent", date(2026, 3, 1), since=pd.Timestamp("2026-04-01", tz="UTC")
+    )
+    assert r.n_cases == 0 and r.flag_effect.status is Status.UNDEFINED
+    assert r.go_live_change.a.status is Status.UNDEFINED

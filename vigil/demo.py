@@ -34,6 +34,7 @@ class DemoSummary:
     models: list[str] = field(default_factory=list)
     alerts_open: int = 0
     users_created: list[str] = field(default_factory=list)
+    rescored: dict[str, int] = field(default_factory=dict)
 
 
 def _matching_simulation(sim_dir: Path, options: dict[str, Any], seed: int) -> bool:
@@ -51,9 +52,11 @@ def run_demo(
     studies: int,
     months: int,
     seed: int,
+    rescore_sample: int = 200,
     step: Callable[[str], None] = lambda _msg: None,
 ) -> DemoSummary:
-    """Simulate (or reuse), register the model cards, ingest, monitor, and make demo users."""
+    """Simulate (or reuse), register the model cards, ingest, re-score a sample with the demo
+    models, monitor, and make demo users."""
     from connectors.ingest import ingest_files, iter_files
     from models.registry import add_cards
     from vigil.monitoring import run_monitors
@@ -78,6 +81,19 @@ def run_demo(
     step("ingesting the HL7 feeds")
     ingest = ingest_files(iter_files([sim_dir / "feeds"]), settings, engine)
 
+    from models.rescore import RescoreOptions, run_rescore
+
+    rescored = {}
+    for name in sorted(o.name for o in outcomes):
+        step(f"re-scoring a sample of {name} cases with the demo model (CPU)")
+        summary = run_rescore(
+            engine,
+            settings,
+            RescoreOptions(model=name, source=f"simulated:{sim_dir}", sample=rescore_sample,
+                           device="cpu", actor="demo"),
+        )  # fmt: skip
+        rescored[name] = summary.n_compared
+
     step("running the monitors")
     results = run_monitors(engine)
 
@@ -99,4 +115,5 @@ def run_demo(
         models=[o.name for o in outcomes],
         alerts_open=int(counts.get("open_total", 0)),
         users_created=created,
+        rescored=rescored,
     )

@@ -18,7 +18,8 @@ def demo_cmd(
 ) -> None:
     """Simulate a hospital network into the default SQLite database (a file in the per-user
     data folder, or VIGIL_DATABASE_URL), ingest its HL7 feeds, register its model cards, run
-    every monitor, create demo accounts, and serve the dashboard. Safe to run again: nothing is
+    re-score a sample of cases with the demo models, run every monitor, create demo accounts,
+    and serve the dashboard. Safe to run again: nothing is
     stored twice.
     """
     import os
@@ -39,6 +40,10 @@ def demo_cmd(
     )
     console.print(f"database: {summary.database}")
     console.print(f"models: {', '.join(summary.models)}; open alerts: {summary.alerts_open}")
+    console.print(
+        "re-scored cases compared with production: "
+        + ", ".join(f"{m} {n:,}" for m, n in summary.rescored.items())
+    )
     console.print("demo accounts (user = password): " + ", ".join(
         f"{u} ({r})" for u, r in DEMO_USERS.items()
     ))  # fmt: skip
