@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/models_fixtures.py: the studies
 
 
 def main() -> None:
@@ -43,13 +44,13 @@ def main() -> None:
 
     from models.adapters import load_spec, make_adapter
     from models.demo import spec_path
-    from models.fixtures import synthetic_truth
     from models.rescore import CaseImages, collate, default_workers, make_loader, resolve_device
     from models.sources import FolderSource
     from models.truth import studies_from_truth
+    from models_fixtures import synthetic_truth
     from vigil.simulate.dicom import write_studies
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device)  # --device cuda without a GPU: one line, exit 1
     spec = load_spec(args.spec or spec_path("neurovue-ich"))
     adapter = make_adapter(spec).load(device)
     workers = (

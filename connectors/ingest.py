@@ -130,6 +130,63 @@ def iter_raw(files: Iterable[Path]) -> Iterator[tuple[bytes, int]]:
         yield b"", len(data)  # file done: progress by bytes
 
 
+def message_starts_near(data: bytes | Any, target: int) -> int:
+    """First offset >= ``target`` where a line starts with ``MSH``, or ``len(data)``.
+
+    A cut there splits a file into pieces whose messages are exactly the file's messages: every
+    line that starts with MSH begins a new message in :func:`connectors.framing.split_messages`
+    (a leading BOM is only stripped at offset 0, and envelope lines only end messages).
+    """
+    n = len(data)
+    pos = max(target, 1)
+    while pos < n:
+        pos = data.find(b"MSH", pos)
+        if pos < 0:
+            return n
+        if data[pos - 1 : pos] in (b"\r", b"\n"):
+            return pos
+        pos += 3
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A byte range of one file that starts and ends on message boundaries: a worker's job.
+
+    Workers read and split their own pieces, so the writer process never touches raw bytes.
+    """
+
+    path: Path
+    start: int
+    end: int
+
+
+def iter_pieces(files: Iterable[Path], piece_bytes: int) -> Iterator[Piece]:
+    """Cut every file into pieces of about ``piece_bytes`` (never inside a message)."""
+    import mmap
+
+    for f in files:
+        size = f.stat().st_size
+        if size <= piece_bytes:
+            yield Piece(f, 0, size)
+            continue
+        with f.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            start = 0
+            while start < size:
+                end = message_starts_near(data, start + piece_bytes)
+                yield Piece(f, start, end)
+                start = end
+
+
+def read_piece(piece: Piece) -> list[bytes]:
+    from connectors.framing import split_messages
+
+    with piece.path.open("rb") as fh:
+        fh.seek(piece.start)
+        data = fh.read(piece.end - piece.start)
+    return list(split_messages(data))
+
+
 # --- worker processes ---------------------------------------------------------------------
 
 _pipeline: Any = None
@@ -157,12 +214,23 @@ def _init_worker(settings_kwargs: dict[str, Any]) -> None:
     _ledger_engine = make_engine(settings.effective_database_url)
 
 
-def _known_keys(raws: list[bytes]) -> dict[int, Known]:
+KNOWN_SAMPLE = 64
+
+
+def _known_keys(raws: list[bytes], sample: bool = True) -> dict[int, Known]:
     """Messages whose (sender, MSH-10) the ledger already holds as stored or ignored.
 
     A header read costs a tenth of a full parse, so re-running an archive is cheap. Dead-lettered
-    ones are parsed again: the profile may have been fixed since.
+    ones are parsed again: the profile may have been fixed since. The first few messages are
+    looked up first, and the rest only when one of them is known: a fresh backfill then skips
+    almost all header reads. (This is only a shortcut: the writer's ledger claim decides.)
     """
+    if sample and len(raws) > 2 * KNOWN_SAMPLE:
+        head = _known_keys(raws[:KNOWN_SAMPLE], sample=False)
+        if not head:
+            return head
+        rest = _known_keys(raws[KNOWN_SAMPLE:], sample=False)
+        return head | {i + KNOWN_SAMPLE: k for i, k in rest.items()}
     from sqlalchemy import select
 
     from vigil.store.tables import ReceivedMessage as RM
@@ -192,7 +260,9 @@ def _known_keys(raws: list[bytes]) -> dict[int, Known]:
     return out
 
 
-def _process_chunk(raws: list[bytes]) -> list[Item | Known]:
+def _process_chunk(raws: list[bytes] | Piece) -> list[Item | Known]:
+    if isinstance(raws, Piece):
+        raws = read_piece(raws)
     known = _known_keys(raws)
     return [known.get(i) or process_raw(_pipeline, r, _max_bytes) for i, r in enumerate(raws)]
 
@@ -253,20 +323,36 @@ class IngestSummary:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
-def _chunked(
-    it: Iterator[tuple[bytes, int]], size: int, on_file: Callable[[int], None]
-) -> Iterator[list[bytes]]:
-    chunk: list[bytes] = []
-    for raw, done in it:
-        if done:
-            on_file(done)
-            continue
-        chunk.append(raw)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _in_order(
+    pool: ProcessPoolExecutor, pieces: Iterator[Piece], ahead: int
+) -> Iterator[tuple[Piece, list[Item | Known]]]:
+    """Results of ``pieces`` in their order, with at most ``ahead`` of them in flight."""
+    pending: deque[tuple[Piece, Future[list[Item | Known]]]] = deque()
+    for piece in pieces:
+        pending.append((piece, pool.submit(_process_chunk, piece)))
+        if len(pending) >= ahead:
+            p, fut = pending.popleft()
+            yield p, fut.result()
+    while pending:
+        p, fut = pending.popleft()
+        yield p, fut.result()
+
+
+def _batched(
+    results: Iterator[tuple[Piece, list[Item | Known]]],
+    size: int,
+    on_bytes: Callable[[int], None],
+) -> Iterator[list[Item | Known]]:
+    """Consecutive pieces' results joined into write batches of at least ``size`` items."""
+    batch: list[Item | Known] = []
+    for piece, items in results:
+        batch.extend(items)
+        on_bytes(piece.end - piece.start)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def ingest_files(
@@ -275,12 +361,15 @@ def ingest_files(
     engine: Any,
     *,
     workers: int | None = None,
-    chunk_size: int = 2000,
+    piece_bytes: int = 2_000_000,
+    write_batch: int = 6000,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest ``files`` into ``engine``; ``on_progress(bytes_done, messages_done)`` as it goes.
 
-    ``workers=0`` parses in this process (small inputs, tests); default: one per CPU.
+    ``workers=0`` parses in this process (small inputs, tests); default: one per CPU. Workers
+    read, split, parse and map pieces of about ``piece_bytes``; this process only writes, one
+    transaction per ``write_batch`` messages or so.
     """
     import gc
     import time
@@ -292,7 +381,7 @@ def ingest_files(
     gc.freeze()
     old_threshold = gc.get_threshold()
     gc.set_threshold(200_000, 50, 1000)
-    writer = StoreWriter(engine, settings.deadletter_key.get_secret_value())
+    writer = StoreWriter(engine, settings.deadletter_key.get_secret_value(), bulk=True)
     summary = IngestSummary(files=len(files))
     bytes_done = 0
 
@@ -315,13 +404,15 @@ def ingest_files(
             on_progress(bytes_done, summary.messages)
 
     try:
-        chunks = _chunked(iter_raw(files), chunk_size, file_done)
         if workers is None:
             workers = os.cpu_count() or 1
+        pieces = iter_pieces(files, piece_bytes)
+        results: Iterator[tuple[Piece, list[Item | Known]]]
         if workers <= 0:
             _init_worker(settings_kwargs(settings))
-            for chunk in chunks:
-                store(_process_chunk(chunk))
+            results = ((p, _process_chunk(p)) for p in pieces)
+            for batch in _batched(results, write_batch, file_done):
+                store(batch)
         else:
             import multiprocessing
 
@@ -335,16 +426,14 @@ def ingest_files(
                 initializer=_init_worker,
                 initargs=(settings_kwargs(settings),),
             ) as pool:
-                pending: deque[Future[list[Item | Known]]] = deque()
-                for chunk in chunks:
-                    pending.append(pool.submit(_process_chunk, chunk))
-                    if len(pending) >= workers * 2 + 1:
-                        store(pending.popleft().result())
-                while pending:
-                    store(pending.popleft().result())
+                results = _in_order(pool, pieces, workers * 2 + 2)
+                for batch in _batched(results, write_batch, file_done):
+                    store(batch)
     finally:
         gc.set_threshold(*old_threshold)
         gc.unfreeze()
+        if writer.bulk:
+            engine.dispose()  # pooled connections carry synchronous=NORMAL: start afresh
     summary.seconds = time.perf_counter() - t0
     for k in (STORED, DUPLICATE, IGNORED, DEADLETTER):
         summary.outcomes.setdefault(k, 0)

@@ -176,29 +176,40 @@ class Labeller:
             if not clause:
                 continue
             off = lo + (len(raw) - len(raw.lstrip()))
-            state = self._state(clause, m.start() - off, m.end() - off)
-            seen.setdefault(state, clause)
+            state, a, b = self._state(clause, m.start() - off, m.end() - off)
+            # keep only the decisive span (cue .. mention), not the whole clause: a clause may
+            # carry a name or date ("discussed with Dr X at 14:05") that must never be stored
+            seen.setdefault(state, clause[a:b])
         for state in ("positive", "uncertain", "negative"):
             if state in seen:
                 return TextLabel(state, _trim(seen[state]))
         raise AssertionError("a matched pattern yields a state")
 
-    def _state(self, clause: str, start: int, end: int) -> str:
+    def _state(self, clause: str, start: int, end: int) -> tuple[str, int, int]:
+        """The mention's state and the decisive span: from the deciding cue to the mention."""
         # the scope of a cue stops at a clause break ("no fracture, but a hematoma")
         left = clause[:start]
         right = clause[end:]
+        left_off = 0
         if self.breaks is not None:
             cut = [m.end() for m in self.breaks.finditer(left)]
             if cut:
-                left = left[cut[-1] :]
+                left_off = cut[-1]
+                left = left[left_off:]
             m = self.breaks.search(right)
             if m:
                 right = right[: m.start()]
-        if self.uncertain.search(left) or self.uncertain.search(right):
-            return "uncertain"
-        if self.neg_before.search(left) or self.neg_after.search(right):
-            return "negative"
-        return "positive"
+        for state, before, after in (
+            ("uncertain", self.uncertain, self.uncertain),
+            ("negative", self.neg_before, self.neg_after),
+        ):
+            cue = before.search(left)
+            if cue:
+                return state, left_off + cue.start(), end
+            cue = after.search(right)
+            if cue:
+                return state, start, end + cue.end()
+        return "positive", start, end
 
 
 def _trim(clause: str, limit: int = 160) -> str:

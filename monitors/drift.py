@@ -79,8 +79,9 @@ class _Encoded:
     kind: str  # categorical / numerical
     codes: np.ndarray  # int64 per row, 0..k-1
     labels: list[str]  # fine labels (categories, or bin left edges as text)
-    centers: np.ndarray | None  # numeric: fine-bin centres (NaN bin last, centre NaN)
+    centers: np.ndarray | None  # numeric: distinct values or fine-bin centres (NaN bin last)
     width: float | None
+    exact: bool = True  # counts hold the exact distribution (False: numeric fine bins)
 
 
 def _encode_categorical(values: pd.Series) -> _Encoded:
@@ -93,7 +94,10 @@ def _encode_categorical(values: pd.Series) -> _Encoded:
     return _Encoded(str(values.name), "categorical", codes, labels, None, None)
 
 
-def _encode_numeric(values: pd.Series, fine_bins: int) -> _Encoded:
+def _encode_numeric(values: pd.Series, fine_bins: int, max_exact: int = 20_000) -> _Encoded:
+    """Codes over the column's distinct values when there are at most ``max_exact`` of them (ages,
+    scores the feeds give to 4 decimals): every distribution figure from counts is then EXACT
+    (KS, Wasserstein, Evidently's rule). Otherwise ``fine_bins`` equal-width bins (approximate)."""
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     finite = np.isfinite(x)
     if not finite.any():
@@ -105,22 +109,30 @@ def _encode_numeric(values: pd.Series, fine_bins: int) -> _Encoded:
             np.array([np.nan]),
             1.0,
         )
-    lo, hi = float(np.min(x[finite])), float(np.max(x[finite]))
-    integer_like = bool(np.all(np.mod(x[finite], 1) == 0)) and hi - lo <= fine_bins
-    if integer_like:  # unit bins: Wasserstein and KS from counts are exact
-        edges = np.arange(lo, hi + 2.0)
+    xf = np.where(finite, x, x[finite][0])
+    uniq, inverse = np.unique(xf, return_inverse=True)
+    exact = len(uniq) <= max_exact
+    if exact:
+        codes = inverse.astype(np.int64)
+        centers = uniq.astype("float64")
+        labels = [f"{v:g}" for v in uniq]
+        width = float(np.min(np.diff(uniq))) if len(uniq) > 1 else 1.0
     else:
+        lo, hi = float(uniq[0]), float(uniq[-1])
         edges = np.linspace(lo, hi if hi > lo else lo + 1.0, fine_bins + 1)
-    k = len(edges) - 1
-    codes = np.clip(np.searchsorted(edges, np.where(finite, x, lo), side="right") - 1, 0, k - 1)
-    centers = (edges[:-1] + edges[1:]) / 2 if not integer_like else edges[:-1].copy()
-    labels = [f"{e:g}" for e in edges[:-1]]
+        k = len(edges) - 1
+        codes = np.clip(np.searchsorted(edges, xf, side="right") - 1, 0, k - 1).astype(np.int64)
+        centers = (edges[:-1] + edges[1:]) / 2
+        labels = [f"{e:g}" for e in edges[:-1]]
+        width = float(edges[1] - edges[0])
+    k = len(labels)
     if not finite.all():
         codes = np.where(finite, codes, k)
         labels.append(MISSING)
         centers = np.append(centers, np.nan)
-    width = float(edges[1] - edges[0])
-    return _Encoded(str(values.name), "numerical", codes.astype(np.int64), labels, centers, width)
+    enc = _Encoded(str(values.name), "numerical", codes, labels, centers, width)
+    enc.exact = exact
+    return enc
 
 
 def drift_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -215,39 +227,134 @@ def _coarse_map(ref_fine: np.ndarray, bins: int, has_missing: bool) -> np.ndarra
 
 
 def _evidently_default(enc: _Encoded, ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
-    """Evidently 0.7's default per-column rule, reproduced from counts (for comparison only)."""
-    n_r, n_c = ref.sum(), cur.sum()
-    n_unique = int(((ref + cur) > 0).sum())
-    if enc.kind == "numerical" and n_unique > 5:
-        body = slice(0, len(ref) - (1 if enc.labels[-1] == MISSING else 0))
-        fr, fc = np.cumsum(ref[body]) / max(n_r, 1), np.cumsum(cur[body]) / max(n_c, 1)
+    """Evidently 0.7.23's default per-column rule (``ValueDrift(column)`` with no method),
+    reproduced from counts so that it costs nothing per window (for comparison only: it is not
+    calibrated, see the module docstring). Followed step by step from
+    ``evidently.legacy.calculations.stattests.registry._get_default_stattest`` and the stat
+    tests it picks: missing values dropped first; n = reference rows left; u = distinct values
+    in reference + current. n <= 1000: numeric with u > 5 -> KS p (scipy ``ks_2samp``, drift at
+    p <= 0.05); else u > 2 -> chi-square goodness of fit of current on reference shares, u <= 2
+    -> two-proportion z, drift at p < 0.05. n > 1000: numeric with u > 5 -> Wasserstein distance
+    / max(std of reference, 0.001); else Jensen-Shannon distance of the shares; drift at >= 0.1.
+    Equal to Evidently's own figures when ``enc.exact`` (checked in the tests); with numeric fine
+    bins (> 20,000 distinct values) KS and Wasserstein are approximate (``"exact": false``).
+    """
+    body = slice(0, len(ref) - (1 if enc.labels[-1] == MISSING else 0))
+    r = ref[body].astype("float64")
+    c = cur[body].astype("float64")
+    n_r, n_c = float(r.sum()), float(c.sum())
+    base: dict[str, Any] = {"exact": bool(enc.exact)}
+    if n_r == 0 or n_c == 0:  # Evidently refuses an empty column
+        return {**base, "test": None, "value": None, "threshold": None, "drift": False}
+    present = (r + c) > 0
+    n_unique = int(present.sum())
+    numeric = enc.kind == "numerical" and enc.centers is not None
+    if numeric and n_unique > 5:
+        values = enc.centers[body]
         if n_r <= 1000:
-            d = float(np.max(np.abs(fr - fc)))
-            en = np.sqrt(n_r * n_c / (n_r + n_c))
-            p = float(stats.kstwobign.sf(d * en))
-            return {"test": "ks", "value": p, "threshold": 0.05, "drift": p < 0.05}
-        centers = enc.centers[body]
-        mean = float(np.sum(centers * ref[body]) / max(n_r, 1))
-        sd = float(np.sqrt(np.sum((centers - mean) ** 2 * ref[body]) / max(n_r, 1)))
-        w = float(np.sum(np.abs(fr - fc)[:-1] * np.diff(centers))) if len(centers) > 1 else 0.0
-        wn = w / sd if sd > 0 else 0.0
-        return {"test": "wasserstein", "value": wn, "threshold": 0.1, "drift": wn >= 0.1}
+            p = float(
+                stats.ks_2samp(
+                    np.repeat(values, r.astype(np.int64)), np.repeat(values, c.astype(np.int64))
+                ).pvalue
+            )
+            return {**base, "test": "ks", "value": p, "threshold": 0.05, "drift": p <= 0.05}
+        mean = float(np.sum(values * r) / n_r)
+        sd = float(np.sqrt(np.sum((values - mean) ** 2 * r) / n_r))
+        w = float(stats.wasserstein_distance(values, values, r, c)) / max(sd, 0.001)
+        return {**base, "test": "wasserstein", "value": w, "threshold": 0.1, "drift": w >= 0.1}
+    r, c = r[present], c[present]
     if n_r <= 1000:
-        mask = ref > 0
-        if (cur[~mask] > 0).any():  # a value never seen in the reference: p = 0 in Evidently
-            return {"test": "chisquare", "value": 0.0, "threshold": 0.05, "drift": True}
-        if n_unique <= 2:  # z-test for two proportions
-            p1, p2 = ref[0] / n_r, cur[0] / n_c
-            pp = (ref[0] + cur[0]) / (n_r + n_c)
-            se = np.sqrt(pp * (1 - pp) * (1 / n_r + 1 / n_c))
-            p = float(2 * stats.norm.sf(abs(p1 - p2) / se)) if se > 0 else 1.0
-            return {"test": "z", "value": p, "threshold": 0.05, "drift": p < 0.05}
-        exp = ref[mask] / n_r * n_c
-        obs = cur[mask]
-        p = float(stats.chisquare(obs, exp).pvalue)
-        return {"test": "chisquare", "value": p, "threshold": 0.05, "drift": p < 0.05}
-    js = float(jensenshannon(ref / n_r, cur / n_c)) if n_r and n_c else 0.0
-    return {"test": "jensenshannon", "value": js, "threshold": 0.1, "drift": js >= 0.1}
+        if n_unique <= 2:  # two-proportion z-test, Evidently's formula (2 * (1 - cdf))
+            if n_unique == 1:
+                return {**base, "test": "z", "value": 1.0, "threshold": 0.05, "drift": False}
+            p1, p2 = r[1] / n_r, c[1] / n_c
+            pp = (p1 * n_r + p2 * n_c) / (n_r + n_c)
+            z = (p1 - p2) / np.sqrt(pp * (1 - pp) * (1.0 / n_r + 1.0 / n_c))
+            p = float(2 * (1 - stats.norm.cdf(np.abs(z))))
+            return {**base, "test": "z", "value": p, "threshold": 0.05, "drift": p < 0.05}
+        if (c[r == 0] > 0).any():  # expected 0, observed > 0: scipy's statistic is inf, p = 0
+            return {**base, "test": "chisquare", "value": 0.0, "threshold": 0.05, "drift": True}
+        p = float(stats.chisquare(c, r * (n_c / n_r)).pvalue)
+        return {**base, "test": "chisquare", "value": p, "threshold": 0.05, "drift": p < 0.05}
+    js = float(jensenshannon(r / n_r, c / n_c))
+    return {**base, "test": "jensenshannon", "value": js, "threshold": 0.1, "drift": js >= 0.1}
+
+
+# --- the decision of record: Evidently's PSI stat test, at a threshold calibrated for the n ----
+
+
+def evidently_psi_counts(
+    ref: pd.Series, cur: pd.Series, numeric: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bin counts Evidently 0.7.23's PSI uses (``stattests.utils.get_binned_data``): missing
+    dropped; numeric with > 20 distinct reference values -> equal-width Sturges bins over
+    reference + current; otherwise one bin per distinct value."""
+    if numeric and ref.nunique() > 20:
+        bins = np.histogram_bin_edges(np.concatenate([ref.to_numpy(), cur.to_numpy()]), "sturges")
+        return np.histogram(ref, bins)[0], np.histogram(cur, bins)[0]
+    keys = pd.Index(pd.concat([ref, cur]).unique())
+    rc = ref.value_counts().reindex(keys, fill_value=0).to_numpy()
+    cc = cur.value_counts().reindex(keys, fill_value=0).to_numpy()
+    return rc, cc
+
+
+def evidently_psi_value(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Evidently's PSI of counts (last axis = bins; batched), its zero-share rule included: a
+    zero share becomes 0.0001, or the smallest non-zero share / 1e6 when that is <= 0.0001."""
+    pr = np.asarray(ref, "float64") / np.asarray(ref, "float64").sum(axis=-1, keepdims=True)
+    pc = np.asarray(cur, "float64") / np.asarray(cur, "float64").sum(axis=-1, keepdims=True)
+
+    def fill(p: np.ndarray) -> np.ndarray:
+        m = np.min(np.where(p > 0, p, np.inf), axis=-1, keepdims=True)
+        return np.where(p > 0, p, np.where(m <= 0.0001, m / 10**6, 0.0001))
+
+    pr, pc = fill(pr), fill(pc)
+    return np.sum((pr - pc) * np.log(pr / pc), axis=-1)
+
+
+def evidently_psi_confirm(
+    ref: pd.Series, cur: pd.Series, *, numeric: bool, config: DriftConfig, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Run Evidently's own PSI stat test on the raw values of one (scope, window, column).
+
+    ``evidently.legacy.calculations.stattests.psi_stat_test`` is the registered test that
+    ``ValueDrift(column, method="psi", threshold=t)`` runs inside a Report (same function, same
+    binning; a Report per candidate costs ~0.1 s against ~5 ms). Its threshold is calibrated for
+    this n: the ``null_quantile`` of Evidently's PSI when both samples are drawn, at their actual
+    sizes, from the pooled bin shares (``null_draws`` multinomial draws), never below ``min_psi``.
+    """
+    import os
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from evidently.legacy.calculations.stattests import psi_stat_test
+    from evidently.legacy.core import ColumnType
+
+    ref = ref.replace([np.inf, -np.inf], np.nan).dropna()
+    cur = cur.replace([np.inf, -np.inf], np.nan).dropna()
+    out: dict[str, Any] = {
+        "method": "psi",
+        "via": "evidently.legacy.calculations.stattests.psi_stat_test (ValueDrift method='psi')",
+        "n_ref": len(ref),
+        "n_cur": len(cur),
+    }
+    if ref.empty or cur.empty:
+        return {**out, "value": None, "threshold": None, "null_q": None, "drift": False}
+    rc, cc = evidently_psi_counts(ref, cur, numeric)
+    pooled = (rc + cc).astype("float64")
+    p = pooled / pooled.sum()
+    r = rng.multinomial(len(ref), p, size=config.null_draws)
+    c = rng.multinomial(len(cur), p, size=config.null_draws)
+    null_q = float(np.quantile(evidently_psi_value(r, c), config.null_quantile))
+    threshold = max(config.min_psi, null_q)
+    kind = ColumnType.Numerical if numeric else ColumnType.Categorical
+    res = psi_stat_test(ref, cur, kind, threshold)
+    return {
+        **out,
+        "value": float(res.drift_score),
+        "threshold": float(res.actual_threshold),
+        "null_q": null_q,
+        "drift": bool(res.drifted),
+    }
 
 
 def _distance(enc: _Encoded, ref: np.ndarray, cur: np.ndarray) -> tuple[str, float]:
@@ -321,6 +428,8 @@ def column_drift(
         "distance_name": None,
         "distance": None,
         "evidently_default": None,
+        "screened": False,  # our fast screen (chi-square + PSI) flagged it
+        "evidently_psi": None,  # Evidently's PSI test on the raw values (screened ones only)
         "drifted": False,
         "status": "ok",
         "top_changes": [],
@@ -363,7 +472,8 @@ def column_drift(
         distance_name=name,
         distance=dist,
         evidently_default=_evidently_default(enc, ref, cur),
-        drifted=bool(candidate and value >= threshold),
+        screened=bool(candidate and value >= threshold),
+        drifted=bool(candidate and value >= threshold),  # drift_scan: AND Evidently's PSI test
         top_changes=_top_changes(enc, ref, cur),
     )
     return out
@@ -451,6 +561,8 @@ def drift_scan(
         flat = (scode[valid] * n_w + wcode[valid]) * k + enc.codes[valid]
         tensors[enc.column] = np.bincount(flat, minlength=n_s * n_w * k).reshape(n_s, n_w, k)
 
+    overall = {c: t.sum(axis=0) for c, t in tensors.items()}
+    is_ref = np.isin(wcode, ref_idx)
     for scope_name, si in scopes:
         scope_out: dict[str, Any] = {"subgroup": scope_name, "windows": []}
         for wi, wname in zip(cur_idx, current, strict=True):
@@ -459,12 +571,27 @@ def drift_scan(
                 if si is not None and enc.column == "site":
                     continue
                 t = tensors[enc.column]
-                tt = t.sum(axis=0) if si is None else t[si]
+                tt = overall[enc.column] if si is None else t[si]
                 ref = tt[ref_idx].sum(axis=0)
                 cur = tt[wi]
-                cols_out.append(
-                    column_drift(enc, ref, cur, p_threshold=p_threshold, config=config, rng=rng)
-                )
+                col = column_drift(enc, ref, cur, p_threshold=p_threshold, config=config, rng=rng)
+                if col["screened"]:  # the decision of record: Evidently's PSI test must agree
+                    in_scope = valid if si is None else valid & (scode == si)
+                    raw = frame[enc.column]
+                    if enc.kind == "numerical":
+                        raw = pd.to_numeric(raw, errors="coerce").astype("float64")
+                    else:
+                        raw = raw.astype("object").where(raw.notna(), None)
+                    ev = evidently_psi_confirm(
+                        raw[in_scope & is_ref],
+                        raw[in_scope & (wcode == wi)],
+                        numeric=enc.kind == "numerical",
+                        config=config,
+                        rng=rng,
+                    )
+                    col["evidently_psi"] = ev
+                    col["drifted"] = bool(ev["drift"])
+                cols_out.append(col)
             n_ref = max((c["n_ref"] for c in cols_out), default=0)
             n_cur = max((c["n_cur"] for c in cols_out), default=0)
             scope_out["windows"].append(

@@ -120,3 +120,34 @@ def test_text_label_accuracy_per_finding() -> None:
     assert set(total) == {"ich", "lung_nodule"} and min(total.values()) > 150
     for finding in total:
         assert right[finding] / total[finding] >= 0.97, (finding, right[finding], total[finding])
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "kept"),
+    [
+        (
+            "IMPRESSION: Acute subdural hemorrhage, discussed with Dr Zebediah Quux at 14:05 "
+            "on 2026-03-02.",
+            "positive",
+            "hemorrhage",
+        ),
+        (
+            "IMPRESSION: Per Dr Zebediah Quux there is no evidence of intracranial hemorrhage.",
+            "negative",
+            "no evidence of intracranial hemorrhage",
+        ),
+        (
+            "IMPRESSION: Subdural hemorrhage cannot be excluded, called to Zebediah Quux.",
+            "uncertain",
+            "cannot be excluded",
+        ),
+    ],
+)
+def test_deciding_phrase_is_the_cue_and_mention_only(text: str, label: str, kept: str) -> None:
+    """Names and dates that share the clause (not in PID or staff fields, so no scrub list
+    knows them) must not reach the stored evidence."""
+    got = LAB.label(text, "ich")
+    assert got is not None and got.label == label
+    assert kept in got.phrase.lower()
+    for leak in ("Quux", "Zebediah", "14:05", "2026"):
+        assert leak not in got.phrase

@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from models.fixtures import synthetic_truth
+from models_fixtures import synthetic_truth
 from models.sources import CaseError, FolderSource, decode_hu
 from models.truth import studies_from_truth, vendor_evidence
 from vigil.simulate.dicom import (

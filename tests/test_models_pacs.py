@@ -21,7 +21,7 @@ import pydicom
 import pytest
 from sqlmodel import select
 
-from models.fixtures import store_truth, synthetic_truth
+from models_fixtures import store_truth, synthetic_truth
 from models.rescore import RescoreOptions, run_rescore
 from models.sources import CaseError, DicomWebSource, FolderSource
 from models.truth import studies_from_truth

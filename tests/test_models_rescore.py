@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from models.adapters import load_spec
 from models.demo import spec_path
-from models.fixtures import store_truth
+from models_fixtures import store_truth
 from models.registry import add_cards
 from models.rescore import RescoreOptions, load_cases, run_rescore
 from models.sampling import allocate, stratified_sample

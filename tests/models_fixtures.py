@@ -1,5 +1,8 @@
 """Studies with production AI scores, straight into the store, for tests and benchmarks.
 
+A test helper (imported as ``models_fixtures`` with tests/ on sys.path, as pytest and
+``bench/bench_rescore.py`` do), kept out of the shipped ``models`` package.
+
 The re-scoring tests need studies, AI results and radiologist reads in the store before (and
 independently of) the HL7 connectors. ``synthetic_truth`` draws a small truth table with the
 simulator's own score model (``vigil.simulate.scores`` and its scanner and model catalogue), in
