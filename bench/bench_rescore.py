@@ -41,13 +41,13 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+    from models_fixtures import synthetic_truth
 
     from models.adapters import load_spec, make_adapter
     from models.demo import spec_path
     from models.rescore import CaseImages, collate, default_workers, make_loader, resolve_device
     from models.sources import FolderSource
     from models.truth import studies_from_truth
-    from models_fixtures import synthetic_truth
     from vigil.simulate.dicom import write_studies
 
     device = resolve_device(args.device)  # --device cuda without a GPU: one line, exit 1

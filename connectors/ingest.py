@@ -27,6 +27,7 @@ from connectors.store_writer import (
     Rejected,
     StoreWriter,
     fallback_control_id,
+    flatten,
     study_key_missing,
 )
 from vigil.errors import InvalidInputError
@@ -264,7 +265,12 @@ def _process_chunk(raws: list[bytes] | Piece) -> list[Item | Known]:
     if isinstance(raws, Piece):
         raws = read_piece(raws)
     known = _known_keys(raws)
-    return [known.get(i) or process_raw(_pipeline, r, _max_bytes) for i, r in enumerate(raws)]
+    out: list[Item | Known] = []
+    for i, raw in enumerate(raws):
+        item = known.get(i) or process_raw(_pipeline, raw, _max_bytes)
+        # plain tuples cross the process boundary several times cheaper than event objects
+        out.append(flatten(item.mapped) if type(item) is Accepted else item)
+    return out
 
 
 def _register_fast_pickling() -> None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, and_, bindparam, case, func, select
@@ -80,12 +82,18 @@ class Rejected:
     ack_code: str = "AE"
 
 
-Item = Accepted | Ignored | Rejected
+# A mapped message flattened to plain tuples (see :func:`flatten`): what ``vigil ingest``
+# workers send to the writer process. Tuples of str/float/datetime pickle in C; the event
+# dataclasses cost more to pickle and rebuild than the writer spends storing them.
+FlatMessage = tuple[str, str, str, str, tuple[tuple[Any, ...], ...]]
+Item = Accepted | Ignored | Rejected | FlatMessage
 
 STORED, DUPLICATE, IGNORED, DEADLETTER = "stored", "duplicate", "ignored", "deadletter"
 
 
 def item_key(item: Item) -> tuple[str, str]:
+    if type(item) is tuple:
+        return item[0], item[1]
     if isinstance(item, Accepted):
         return item.mapped.sender, item.mapped.control_id
     return item.sender, item.control_id
@@ -94,6 +102,80 @@ def item_key(item: Item) -> tuple[str, str]:
 def fallback_control_id(raw: bytes) -> str:
     """Ledger key for a message without a usable MSH-10: a digest of its bytes (same on resend)."""
     return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
+
+
+_STUDY_FIELDS = attrgetter(*(f.name for f in dataclass_fields(StudyInfo)))
+_PATIENT_FIELDS = attrgetter(*(f.name for f in dataclass_fields(PatientInfo)))
+_AI_FIELDS = attrgetter("model_name", "finding", "model_version", "score", "call", "received_at")
+_READ_FIELDS = attrgetter(
+    "finding",
+    "label",
+    "label_source",
+    "evidence",
+    "report_status",
+    "radiologist",
+    "reported_at",
+    "read_started_at",
+    "read_ended_at",
+)
+# positions in the flattened StudyInfo / PatientInfo tuples
+S_SITE, S_ACC, S_UID, S_EXTRA = 0, 1, 2, 12
+P_PSEUDO = 0
+
+
+def flatten(m: MappedMessage) -> FlatMessage:
+    """``m`` as (sender, control id, type, profile, events), every event a plain tuple.
+
+    Events: ("U", patient), ("M", surviving, prior), ("O", study, patient),
+    ("R", study, patient, model, finding, version, score, call, received_at) and
+    ("F", study, patient, finding, label, source, evidence, status, radiologist, reported_at,
+    read_started_at, read_ended_at); study and patient are their dataclasses' field tuples.
+    """
+    out: list[tuple[Any, ...]] = []
+    for ev in m.events:
+        cls = type(ev)
+        if cls is PatientUpdate:
+            out.append(("U", _flat_patient(ev.patient)))  # type: ignore[union-attr]
+        elif cls is PatientMerge:
+            out.append(("M", ev.surviving, ev.prior))  # type: ignore[union-attr]
+        else:
+            st = _STUDY_FIELDS(ev.study)  # type: ignore[union-attr]
+            st = (*st[:9], _us(st[9]), _us(st[10]), _us(st[11]), st[12])
+            pt = _flat_patient(ev.patient)  # type: ignore[union-attr]
+            if cls is AIResultEvent:
+                f = _AI_FIELDS(ev)
+                out.append(("R", st, pt, *f[:5], _us(f[5])))
+            elif cls is ReadEvent:
+                f = _READ_FIELDS(ev)
+                out.append(("F", st, pt, *f[:6], _us(f[6]), _us(f[7]), _us(f[8])))
+            else:
+                out.append(("O", st, pt))
+    return (m.sender, m.control_id, m.message_type, m.profile, tuple(out))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+def _us(value: datetime | None) -> int | datetime | None:
+    """An aware datetime as integer microseconds since the epoch (UTC).
+
+    Unpickling an aware datetime costs about 3 us, an int almost nothing; :func:`_dt` turns it
+    back. A naive datetime is passed through as it is, so the store still refuses it.
+    """
+    if value is None or value.tzinfo is None:
+        return value
+    return (value - _EPOCH) // _ONE_US
+
+
+def _dt(value: int | datetime | None) -> datetime | None:
+    if type(value) is int:
+        return _EPOCH + timedelta(microseconds=value)
+    return value  # type: ignore[return-value]
+
+
+def _flat_patient(p: PatientInfo | None) -> tuple[Any, ...] | None:
+    return None if p is None else _PATIENT_FIELDS(p)
 
 
 def placeholder_accession(study_uid: str) -> str:
@@ -317,7 +399,13 @@ class StoreWriter:
     def _write(self, conn: Connection, items: Sequence[Item], now: datetime) -> list[str]:
         outcomes = [DUPLICATE] * len(items)
         fresh = self._claim(conn, items, outcomes, now)
-        accepted = [items[i].mapped for i in fresh if isinstance(items[i], Accepted)]
+        accepted = []
+        for i in fresh:
+            it = items[i]
+            if type(it) is tuple:
+                accepted.append(it)
+            elif isinstance(it, Accepted):
+                accepted.append(flatten(it.mapped))
         dead = [items[i] for i in fresh if isinstance(items[i], Rejected)]
         if accepted:
             self._store_events(conn, accepted, now)
@@ -363,7 +451,9 @@ class StoreWriter:
 
     @staticmethod
     def _ledger_row(key: tuple[str, str], it: Item, now: datetime) -> dict[str, Any]:
-        if isinstance(it, Accepted):
+        if type(it) is tuple:
+            mt, profile, outcome = it[2], it[3], STORED
+        elif isinstance(it, Accepted):
             mt, profile, outcome = it.mapped.message_type, it.mapped.profile, STORED
         elif isinstance(it, Ignored):
             mt, profile, outcome = it.message_type, it.profile, IGNORED
@@ -488,75 +578,81 @@ class StoreWriter:
 
     # -- events ----------------------------------------------------------------------------
 
-    def _store_events(self, conn: Connection, messages: list[MappedMessage], now: datetime) -> None:
+    def _store_events(self, conn: Connection, messages: list[FlatMessage], now: datetime) -> None:
         studies: dict[tuple[str, str], dict[str, Any]] = {}
         patients: dict[str, list[Any]] = {}
-        merges: list[PatientMerge] = []
+        merges: list[tuple[str, str]] = []
         results: dict[tuple[tuple[str, str], str, str], dict[str, Any]] = {}
-        reads: list[tuple[tuple[str, str], ReadEvent, str]] = []
+        reads: list[tuple[tuple[str, str], tuple[Any, ...], str, datetime | None]] = []
         new_models: dict[str, dict[str, Any]] = {}
+        merge_patient = self._merge_patient
 
-        uid_only: list[StudyInfo] = []
+        uid_only: list[tuple[Any, ...]] = []
         for msg in messages:
-            for ev in msg.events:
-                st = getattr(ev, "study", None)
-                if st is not None and not st.accession and st.study_uid:
-                    uid_only.append(st)
+            for ev in msg[4]:
+                if ev[0] in "ORF":
+                    st = ev[1]
+                    if not st[S_ACC] and st[S_UID]:
+                        uid_only.append(st)
         uid_keys = self._resolve_uid_only(conn, uid_only) if uid_only else {}
 
-        for msg in messages:
-            src = f"{msg.sender}|{msg.control_id}"[:200]
-            for ev in msg.events:
-                if isinstance(ev, PatientUpdate):
-                    self._merge_patient(patients, ev.patient)
+        for sender, control_id, _mt, _profile, events in messages:
+            src = f"{sender}|{control_id}"[:200]
+            for ev in events:
+                kind = ev[0]
+                if kind == "U":
+                    merge_patient(patients, ev[1])
                     continue
-                if isinstance(ev, PatientMerge):
-                    merges.append(ev)
+                if kind == "M":
+                    merges.append((ev[1], ev[2]))
                     continue
-                st: StudyInfo = ev.study  # type: ignore[union-attr]
-                if st.accession:
-                    key = (st.site_code, st.accession[:64])
-                elif st.study_uid:
-                    key = uid_keys[(st.site_code, st.study_uid)]
+                st, pt = ev[1], ev[2]
+                if st[S_ACC]:
+                    key = (st[S_SITE], st[S_ACC][:64])
+                elif st[S_UID]:
+                    key = uid_keys[(st[S_SITE], st[S_UID])]
                 else:
                     continue  # cannot be paired; the pipeline dead-letters these
                 row = studies.get(key)
                 if row is None:
                     row = studies[key] = dict.fromkeys(STUDY_COLS)
-                _merge_study(row, st, ev.patient)  # type: ignore[union-attr]
-                self._merge_patient(patients, ev.patient)  # type: ignore[union-attr]
-                if isinstance(ev, AIResultEvent):
-                    if ev.model_name not in self._models:
+                _merge_study(row, st, pt)
+                merge_patient(patients, pt)
+                if kind == "R":
+                    _, _, _, model_name, finding, version, score, call, received_at = ev
+                    received_at = _dt(received_at)
+                    if model_name not in self._models:
                         new_models.setdefault(
-                            ev.model_name,
+                            model_name,
                             {
-                                "name": ev.model_name[:100],
-                                "finding": ev.finding[:64],
-                                "current_version": (ev.model_version or "")[:64],
+                                "name": model_name[:100],
+                                "finding": finding[:64],
+                                "current_version": (version or "")[:64],
                             },
                         )
-                    rkey = (key, ev.model_name, ev.finding)
+                    rkey = (key, model_name, finding)
                     prev = results.get(rkey)
-                    rec = ev.received_at or now
+                    rec = received_at or now
                     if prev is None or prev["received_at"] <= rec:
                         results[rkey] = {
-                            "model_version": (ev.model_version or "")[:64],
-                            "score": ev.score,
-                            "call": ev.call,
+                            "model_version": (version or "")[:64],
+                            "score": score,
+                            "call": call,
                             "received_at": rec,
                             "source_message_id": src,
                         }
-                elif isinstance(ev, ReadEvent):
-                    status = (ev.report_status or "F").upper()[:4]
+                elif kind == "F":
+                    status = (ev[7] or "F").upper()[:4]
+                    reported_at = _dt(ev[9])
                     if status == "P":
-                        _earliest(row, "prelim_report_at", ev.reported_at)
+                        _earliest(row, "prelim_report_at", reported_at)
                     else:
-                        _earliest(row, "final_report_at", ev.reported_at)
+                        _earliest(row, "final_report_at", reported_at)
                         if row["read_started_at"] is None:
-                            row["read_started_at"] = ev.read_started_at
+                            row["read_started_at"] = _dt(ev[10])
                         if row["read_ended_at"] is None:
-                            row["read_ended_at"] = ev.read_ended_at
-                    reads.append((key, ev, src))
+                            row["read_ended_at"] = _dt(ev[11])
+                    reads.append((key, ev, src, reported_at))
 
         self._ensure_sites(conn, {k[0] for k in studies})
         if patients:
@@ -578,14 +674,15 @@ class StoreWriter:
             self._insert_reads(conn, reads, ids)
 
     @staticmethod
-    def _merge_patient(patients: dict[str, list[Any]], p: PatientInfo | None) -> None:
-        if p is None or not p.pseudonym:
+    def _merge_patient(patients: dict[str, list[Any]], p: tuple[Any, ...] | None) -> None:
+        if p is None or not p[0]:
             return
-        cur = patients.get(p.pseudonym)
+        cur = patients.get(p[0])
         if cur is None:
-            patients[p.pseudonym] = [p.sex, p.race, p.ethnicity]
+            patients[p[0]] = [p[1], p[2], p[3]]
             return
-        for i, v in enumerate((p.sex, p.race, p.ethnicity)):
+        for i in range(3):
+            v = p[i + 1]
             if v is not None:
                 cur[i] = v
 
@@ -618,21 +715,22 @@ class StoreWriter:
         if rows:
             self._executemany(conn, self._patient_upsert, rows)
 
-    def _apply_merges(self, conn: Connection, merges: list[PatientMerge], now: datetime) -> None:
+    def _apply_merges(self, conn: Connection, merges: list[tuple[str, str]], now: datetime) -> None:
+        """``merges``: (surviving, prior) pseudonyms, in message order."""
         rows = [
             {
-                "pseudonym": m.prior[:64],
+                "pseudonym": m[1][:64],
                 "sex": None,
                 "race": None,
                 "ethnicity": None,
-                "merged_into": m.surviving[:64],
+                "merged_into": m[0][:64],
                 "updated_at": now,
             }
             for m in merges
         ]
         rows += [
             {
-                "pseudonym": m.surviving[:64],
+                "pseudonym": m[0][:64],
                 "sex": None,
                 "race": None,
                 "ethnicity": None,
@@ -648,10 +746,10 @@ class StoreWriter:
             T_STUDY.update()
             .where(sc.patient_pseudonym == bindparam("prior"))
             .values(patient_pseudonym=bindparam("surviving")),
-            [{"prior": m.prior, "surviving": m.surviving} for m in merges],
+            [{"prior": m[1], "surviving": m[0]} for m in merges],
         )
         for m in merges:
-            self._patients.pop(m.prior, None)
+            self._patients.pop(m[1], None)
 
     def _ensure_sites(self, conn: Connection, codes: set[str]) -> None:
         missing = [c for c in codes if c not in self._sites]
@@ -695,14 +793,14 @@ class StoreWriter:
                     self._models[name] = mid
 
     def _resolve_uid_only(
-        self, conn: Connection, infos: list[StudyInfo]
+        self, conn: Connection, infos: list[tuple[Any, ...]]
     ) -> dict[tuple[str, str], tuple[str, str]]:
         """(site, study_uid) -> the study key to use for messages without an accession."""
         sc = T_STUDY.c
         out: dict[tuple[str, str], tuple[str, str]] = {}
         by_site: dict[str, set[str]] = {}
         for st in infos:
-            by_site.setdefault(st.site_code, set()).add(st.study_uid or "")
+            by_site.setdefault(st[S_SITE], set()).add(st[S_UID] or "")
         for site, uids in by_site.items():
             for part in _chunks(sorted(uids)):
                 rows = conn.execute(
@@ -792,11 +890,13 @@ class StoreWriter:
     def _insert_reads(
         self,
         conn: Connection,
-        reads: list[tuple[tuple[str, str], ReadEvent, str]],
+        reads: list[tuple[tuple[str, str], tuple[Any, ...], str, datetime | None]],
         ids: dict[tuple[str, str], int],
     ) -> None:
         fc = T_READ.c
-        pairs = {(ids[k], ev.finding[:64]) for k, ev, _ in reads}
+        # ev: ("F", study, patient, finding, label, source, evidence, status, radiologist,
+        #      reported_at, read_started_at, read_ended_at)
+        pairs = {(ids[k], ev[3][:64]) for k, ev, _, _ in reads}
         study_ids = sorted({p[0] for p in pairs})
         # The current read of each (study, finding) so far: only it can lose to a new one.
         current: dict[tuple[int, str], tuple[tuple[Any, ...], int | None]] = {}
@@ -813,19 +913,19 @@ class StoreWriter:
         rows: list[dict[str, Any]] = []
         winner_row: dict[tuple[int, str], int] = {}
         seq = 1 << 62  # new rows come after every existing row
-        for key, ev, src in reads:
-            pair = (ids[key], ev.finding[:64])
-            status = (ev.report_status or "F").upper()[:4]
+        for key, ev, src, reported_at in reads:
+            pair = (ids[key], ev[3][:64])
+            status = (ev[7] or "F").upper()[:4]
             rows.append(
                 {
                     "study_id": pair[0],
                     "finding": pair[1],
-                    "label": ev.label[:16],
-                    "label_source": ev.label_source[:16],
-                    "evidence": (ev.evidence or "")[:300],
+                    "label": ev[4][:16],
+                    "label_source": ev[5][:16],
+                    "evidence": (ev[6] or "")[:300],
                     "report_status": status,
-                    "radiologist": ev.radiologist[:64] if ev.radiologist else None,
-                    "reported_at": ev.reported_at,
+                    "radiologist": ev[8][:64] if ev[8] else None,
+                    "reported_at": reported_at,
                     "is_current": False,
                     "source_message_id": src,
                 }
@@ -833,7 +933,7 @@ class StoreWriter:
             seq += 1
             if status not in STATUS_RANK:
                 continue  # a preliminary read is never the current final read
-            rank = (STATUS_RANK[status], ev.reported_at or _MIN_TS, seq)
+            rank = (STATUS_RANK[status], reported_at or _MIN_TS, seq)
             best = current.get(pair)
             if best is None or rank > best[0]:
                 current[pair] = (rank, None)
@@ -898,32 +998,45 @@ def _earliest(row: dict[str, Any], col: str, value: datetime | None) -> None:
         row[col] = value
 
 
-def _merge_study(row: dict[str, Any], st: StudyInfo, p: PatientInfo | None) -> None:
+_STUDY_LATEST = tuple(
+    enumerate(
+        (
+            "site_code",
+            "accession",
+            "study_uid",
+            "modality",
+            "procedure_code",
+            "procedure_name",
+            "scanner_manufacturer",
+            "scanner_model",
+            "patient_class",
+            "ordered_at",
+            "exam_started_at",
+            "exam_ended_at",
+        )
+    )
+)[2:]  # by position in the flattened StudyInfo; site and accession are the key
+_PATIENT_LATEST = (
+    (0, "patient_pseudonym"),
+    (4, "age_at_study"),
+    (1, "sex"),
+    (2, "race"),
+    (3, "ethnicity"),
+)
+
+
+def _merge_study(row: dict[str, Any], st: tuple[Any, ...], p: tuple[Any, ...] | None) -> None:
     """Fold one event's study facts into the batch's row (a newer non-null value wins)."""
-    for name, value in (
-        ("study_uid", st.study_uid),
-        ("modality", st.modality),
-        ("procedure_code", st.procedure_code),
-        ("procedure_name", st.procedure_name),
-        ("scanner_manufacturer", st.scanner_manufacturer),
-        ("scanner_model", st.scanner_model),
-        ("patient_class", st.patient_class),
-        ("ordered_at", st.ordered_at),
-        ("exam_started_at", st.exam_started_at),
-        ("exam_ended_at", st.exam_ended_at),
-    ):
+    for i, name in _STUDY_LATEST:
+        value = st[i]
         if value is not None:
-            row[name] = value
-    if st.extra:
-        row["extra"] = {**(row["extra"] or {}), **st.extra}
+            row[name] = _dt(value) if i >= 9 else value
+    extra = st[S_EXTRA]
+    if extra:
+        row["extra"] = {**(row["extra"] or {}), **extra}
     if p is not None:
-        for name, value in (
-            ("patient_pseudonym", p.pseudonym),
-            ("age_at_study", p.age_at_study),
-            ("sex", p.sex),
-            ("race", p.race),
-            ("ethnicity", p.ethnicity),
-        ):
+        for i, name in _PATIENT_LATEST:
+            value = p[i]
             if value is not None:
                 row[name] = value
 

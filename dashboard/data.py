@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -138,15 +140,73 @@ def model_results(results: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 # --- the case frame -----------------------------------------------------------------------
+#
+# Loading a million-study frame takes tens of seconds, so no page waits for it: pages whose
+# numbers the last `vigil monitor` run already holds read those, and the frame is loaded once
+# per process and data version in a background thread for what needs case-level data (the
+# threshold what-if, weekly trends, per-site figures, distributions, discordance review).
+
+# Tests that need the case-level sections on the first render turn this off (load in-line).
+LOAD_FRAME_IN_BACKGROUND = True
+_FRAMES_KEPT = 2  # the current data version and the one before (a reload in progress)
+_loads: dict[tuple, Future] = {}
+_loads_lock = threading.Lock()
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _frame(db_url: str, key: tuple) -> tuple[pd.DataFrame, int]:
-    """The frame as loaded, and the adjudication version it already contains."""
+def _load_into(fut: Future, eng: Engine, adjudication: int) -> None:
     from vigil.caseframe import load_case_frame
 
-    adj = data_version().adjudication
-    return load_case_frame(engine()), adj
+    try:
+        fut.set_result((load_case_frame(eng), adjudication))
+    except BaseException as exc:  # handed to whoever waits on the frame
+        fut.set_exception(exc)
+
+
+def _frame_load(db_url: str, key: tuple) -> Future:
+    """The (started) load of the frame for this data version: one per process and version."""
+    with _loads_lock:
+        fut = _loads.get((db_url, key))
+        if fut is not None:
+            return fut
+        fut = Future()
+        _loads[(db_url, key)] = fut
+        for old in [k for k, f in _loads.items() if f.done()][: max(0, len(_loads) - _FRAMES_KEPT)]:
+            del _loads[old]
+    args = (fut, engine(), data_version().adjudication)
+    if LOAD_FRAME_IN_BACKGROUND:
+        threading.Thread(target=_load_into, args=args, name="vigil-frame", daemon=True).start()
+    else:
+        _load_into(*args)
+    return fut
+
+
+def forget_frames() -> None:
+    """Drop every loaded frame (the benchmark's cold start; tests)."""
+    with _loads_lock:
+        _loads.clear()
+    _frame_view.clear()
+
+
+def _frame(db_url: str, key: tuple) -> tuple[pd.DataFrame, int]:
+    """The frame as loaded, and the adjudication version it already contains (waits)."""
+    return _frame_load(db_url, key).result()
+
+
+def frame_ready() -> bool:
+    """Whether the case frame of the current data version is loaded (starts loading it)."""
+    key = (url(), data_version().frame_key)
+    fut = _frame_load(*key)
+    if fut.done() and fut.exception() is not None:
+        with _loads_lock:
+            _loads.pop(key, None)  # the next render tries again
+        raise fut.exception()  # e.g. the store went away: the page's friendly error
+    return fut.done()
+
+
+def frame_loading_started() -> bool:
+    """Whether any page has asked for the current frame yet (tests: pages that must not)."""
+    with _loads_lock:
+        return (url(), data_version().frame_key) in _loads
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -183,7 +243,8 @@ def _frame_view(db_url: str, key: tuple, adjudication: int) -> pd.DataFrame:
 
 def case_frame() -> pd.DataFrame:
     """Every case (study x model x finding), loaded once per data version and process, with
-    later adjudications overlaid. Callers must not modify it (shared without copying)."""
+    later adjudications overlaid. Callers must not modify it (shared without copying).
+    Waits for the load: pages check :func:`frame_ready` first and show a loading state."""
     v = data_version()
     return _frame_view(url(), v.frame_key, v.adjudication)
 
@@ -607,6 +668,98 @@ def save_setting(key: str, value: dict[str, Any], who: Identity, permission: Per
         )
 
 
+APP_SETTING = "dashboard"
+# Admins manage users and settings (issue 6): the admin-only permission vigil.users has for that
+SETTINGS_PERMISSION = Permission.MANAGE_USERS
+
+
+@dataclass(frozen=True, slots=True)
+class AppSetting:
+    """One editable application setting kept in the Setting table (admins edit it)."""
+
+    key: str
+    label: str
+    default: int
+    low: int
+    high: int
+    help: str
+
+
+APP_SETTINGS: tuple[AppSetting, ...] = (
+    AppSetting(
+        "discordance_rows_shown",
+        "Discordant cases listed on the review page",
+        500,
+        50,
+        5000,
+        "Newest first; the de-identified export always has every case.",
+    ),
+    AppSetting(
+        "ingest_default_hours",
+        "Ingest health: default window (hours)",
+        48,
+        6,
+        168,
+        "The window the ingest health page opens with.",
+    ),
+)
+
+
+def app_settings() -> dict[str, int]:
+    """The effective application settings: stored values, else the defaults."""
+    stored = stored_setting(APP_SETTING) or {}
+    out = {}
+    for spec in APP_SETTINGS:
+        v = stored.get(spec.key)
+        out[spec.key] = (
+            int(v) if isinstance(v, int) and spec.low <= v <= spec.high else spec.default
+        )
+    return out
+
+
+def save_app_settings(values: dict[str, Any], who: Identity) -> None:
+    """Validate and store the application settings (admins; audited as setting.update)."""
+    specs = {spec.key: spec for spec in APP_SETTINGS}
+    unknown = set(values) - set(specs)
+    if unknown:
+        raise InvalidInputError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    clean = app_settings()
+    for key, v in values.items():
+        spec = specs[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not spec.low <= v <= spec.high:
+            raise InvalidInputError(f"{spec.label}: a whole number {spec.low}-{spec.high}")
+        clean[key] = int(v)
+    save_setting(APP_SETTING, clean, who, SETTINGS_PERMISSION)
+
+
+def effective_settings() -> pd.DataFrame:
+    """What this server runs with (vigil.settings), for admins. Secrets never leave: only
+    whether the public demo secrets are in use."""
+    from sqlalchemy.engine import make_url
+
+    cfg = settings()
+    try:
+        db = make_url(cfg.effective_database_url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show its scheme only
+        db = cfg.effective_database_url.split("://", 1)[0] + "://…"
+    rows = [
+        ("database_url", db),
+        ("data_dir", str(cfg.data_dir)),
+        ("demo", str(cfg.demo)),
+        (
+            "pseudonym_secret / deadletter_key",
+            "PUBLIC DEMO SECRETS IN USE" if cfg.uses_demo_secrets else "set (not shown)",
+        ),
+        ("deadletter_retention_days", str(cfg.deadletter_retention_days)),
+        ("max_message_bytes", str(cfg.max_message_bytes)),
+        ("listen_host", cfg.listen_host),
+        ("listen_port", str(cfg.listen_port)),
+        ("profiles_dir", str(cfg.profiles_dir or "")),
+        ("auth_header", cfg.auth_header or "(local accounts)"),
+    ]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
 # --- ingest health ------------------------------------------------------------------------
 
 
@@ -767,6 +920,49 @@ def measured_roi_figures(model: str | None) -> dict:
 
 # --- performance (monitors.performance, cached per data version) ---------------------------
 
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stored_trend(db_url: str, run_id: int, model: str) -> pd.DataFrame | None:
+    res = model_results(_run_results(db_url, run_id)).get(model) or {}
+    if not res.get("windows"):
+        return None
+    rows = [
+        {
+            "period": w["window"],
+            "start": w.get("from"),
+            "metric": metric,
+            "value": e.get("value"),
+            "ci_low": e.get("ci_low"),
+            "ci_high": e.get("ci_high"),
+            "n": e.get("n"),
+            "status": e.get("status"),
+            "n_results": w.get("n_cases"),
+        }
+        for w in res["windows"]
+        for metric, e in (w.get("metrics") or {}).items()
+    ]
+    return pd.DataFrame(rows, columns=TREND_COLUMNS)
+
+
+def stored_monthly_trend(model: str) -> pd.DataFrame | None:
+    """The monthly trend the last `vigil monitor` run stored (its ``windows``: the same
+    monitors.performance.performance_trend rows), without the case frame; None before a run
+    or for a model the run did not cover."""
+    run = data_version().monitor_run
+    return _stored_trend(url(), run, model) if run else None
+
+
+TREND_COLUMNS = [
+    "period",
+    "start",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "status",
+    "n_results",
+]
 METRICS_SHOWN = ("sensitivity", "specificity", "ppv", "npv", "flag_rate", "fp_per_study", "auc")
 
 
@@ -802,20 +998,7 @@ def _trend(db_url: str, key: tuple, model: str, freq: str) -> pd.DataFrame:
                     "n_results": p.n_results,
                 }
             )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "period",
-            "start",
-            "metric",
-            "value",
-            "ci_low",
-            "ci_high",
-            "n",
-            "status",
-            "n_results",
-        ],
-    )
+    return pd.DataFrame(rows, columns=TREND_COLUMNS)
 
 
 def performance_trend(model: str, freq: str) -> pd.DataFrame:
@@ -1170,3 +1353,8 @@ def _export_csv(db_url: str, key: tuple, model: str) -> str:
 def discordant_export_csv(model: str) -> str:
     """The de-identified CSV of discordant cases (built once per data version)."""
     return _export_csv(url(), data_version().view_key, model)
+
+
+def performance_trend_empty() -> pd.DataFrame:
+    """No periods yet (the case data is still loading)."""
+    return pd.DataFrame(columns=TREND_COLUMNS)

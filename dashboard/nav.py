@@ -53,6 +53,8 @@ PAGE_SPECS: dict[str, list[tuple[str, str, str, str, Permission]]] = {
     ],
     "Administration": [
         ("users.py", "Users", "users", ":material/group:", Permission.MANAGE_USERS),
+        # admins manage users and settings (the same admin-only permission)
+        ("settings.py", "Settings", "settings", ":material/settings:", Permission.MANAGE_USERS),
         ("audit.py", "Audit log", "audit", ":material/history:", Permission.VIEW_AUDIT),
     ],
 }

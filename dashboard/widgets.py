@@ -50,3 +50,30 @@ def flash() -> None:
     msg = st.session_state.pop("flash", None)
     if msg:
         st.success(msg)
+
+
+LOADING_TEXT = "Loading case data…"
+
+
+@st.fragment(run_every=1.5)
+def _rerun_when_loaded() -> None:
+    """Polls (this fragment only) until the frame is in, then reruns the page once."""
+    if data.frame_ready():
+        st.rerun(scope="app")
+
+
+def case_data_ready(what: str) -> bool:
+    """True when the case frame is loaded; else starts loading it in the background, shows
+    an explicit loading state for ``what`` and reruns the page by itself when the data is in.
+
+    Call once per page run (sections that need case data share the answer)."""
+    if data.frame_ready():
+        return True
+    st.info(
+        f"{LOADING_TEXT} {what} needs every case and appears here by itself once the case "
+        "data is loaded (the first time after the server starts or after new data; the "
+        "figures above come from the last monitor run and are complete).",
+        icon=":material/hourglass_top:",
+    )
+    _rerun_when_loaded()
+    return False

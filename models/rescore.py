@@ -106,35 +106,69 @@ def resolve_device(text: str) -> str:
     raise InvalidInputError(f"--device {text!r}: use auto, cpu or cuda")
 
 
-def resolve_spec(model: AIModel, spec: Path | None) -> AdapterSpec:
-    """Spec file: --spec, else the card's [rescoring] spec, else the shipped demo spec."""
+class NoRescoringSpecError(InvalidInputError):
+    """The model declares no re-scoring spec (and is not a shipped demo model)."""
+
+
+def resolve_spec(model: AIModel | Any, spec: Path | str | None) -> AdapterSpec:
+    """Spec file: ``spec`` (--spec), else the card's [rescoring] spec, else the shipped demo spec.
+
+    ``model`` is an AIModel row or anything with its ``name`` and ``card`` (e.g. the monitor
+    runner's ModelInfo)."""
     if spec is not None:
-        return load_spec(spec)
-    card_spec = ((model.card or {}).get("rescoring") or {}).get("spec")
+        return load_spec(Path(spec))
+    card_spec = ((getattr(model, "card", None) or {}).get("rescoring") or {}).get("spec")
     if card_spec:
         return load_spec(Path(card_spec))
     from models.demo import spec_path
 
     demo = spec_path(model.name)
     if demo is None:
-        raise InvalidInputError(
+        raise NoRescoringSpecError(
             f"model {model.name!r} has no re-scoring spec. Fix: pass --spec FILE.toml, or add "
             '[rescoring] spec = "/path/to/spec.toml" to its model card'
         )
     return load_spec(demo)
 
 
-def declared_tolerance(model: AIModel) -> dict[str, float] | None:
-    """The tolerance the model's re-scoring spec declares (for monitors and pages), or None."""
+@dataclass(frozen=True)
+class _Named:
+    name: str
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def declared_tolerance(
+    model: AIModel | Any | str, spec: Path | str | None = None
+) -> dict[str, float] | None:
+    """The tolerance a model's re-scoring spec declares (``[rescoring.tolerance]``; keys left
+    out take the AdapterSpec defaults 0.03 / 0.10 / 0.05), for monitors and pages.
+
+    ``model``: an AIModel row, anything with ``name`` and ``card`` (the monitor runner's
+    ModelInfo), or a model name; ``spec``: a spec file overriding the card's. None when the
+    model has no spec at all; a spec that is declared but unreadable raises InvalidInputError
+    (a misconfiguration must not silently fall back to another tolerance)."""
+    if isinstance(model, str):
+        model = _Named(model)
     try:
-        spec = resolve_spec(model, None)
-    except InvalidInputError:
+        resolved = resolve_spec(model, spec)
+    except NoRescoringSpecError:
         return None
     return {
-        "mean_abs": spec.tolerance_mean_abs,
-        "case_abs": spec.tolerance_case_abs,
-        "flip_rate": spec.tolerance_flip_rate,
+        "mean_abs": resolved.tolerance_mean_abs,
+        "case_abs": resolved.tolerance_case_abs,
+        "flip_rate": resolved.tolerance_flip_rate,
     }
+
+
+def case_tolerance(
+    model: AIModel | Any | str, spec: Path | str | None = None, *, default: float = 0.02
+) -> float:
+    """The per-case score tolerance to give ``monitors.rescoring.rescoring_agreement``
+    (``tolerance=``): the spec's ``case_abs``, else ``default`` (the monitors' 0.02). The monitor
+    counts cases whose |difference| exceeds it, so a model whose re-run legitimately differs by
+    up to 0.10 per case is not flagged by a stricter generic default."""
+    tol = declared_tolerance(model, spec)
+    return tol["case_abs"] if tol else default
 
 
 def _age_band(age: Any) -> str:

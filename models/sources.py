@@ -368,7 +368,7 @@ def split_multipart(body: bytes, content_type: str) -> list[bytes]:
 
 
 def open_source(text: str) -> ImageSource:
-    """``folder:PATH`` or ``dicomweb:URL`` (a bare path means a folder)."""
+    """``folder:PATH``, ``dicomweb:URL`` or ``simulated:RUN_DIR`` (a bare path means a folder)."""
     kind, sep, rest = text.partition(":")
     if sep and kind == "folder":
         return FolderSource(Path(rest))

@@ -54,10 +54,18 @@ def rescoring_agreement(
     tolerance: float = DEFAULT_TOLERANCE,
     threshold: float | None = None,
     max_share_beyond: float = MAX_SHARE_BEYOND,
+    mean_tolerance: float | None = None,
+    max_flip_rate: float | None = None,
     min_n: int = MIN_N,
     alpha: float = 0.05,
 ) -> RescoringAgreement:
-    """Agreement of production vs re-run scores over the cases of ``df`` (one model)."""
+    """Agreement of production vs re-run scores over the cases of ``df`` (one model).
+
+    ``tolerance`` is the per-case limit; ``mean_tolerance`` (default: ``tolerance``) the limit
+    on the mean absolute difference; ``max_flip_rate`` (default: no rule) the limit on call
+    flips — the three a re-scoring spec declares. Each rule fires only when the whole 95%
+    interval lies beyond its limit, so a small sample cannot raise an alert by chance.
+    """
     need = {"production_score", "rescore_score"}
     if missing := need - set(df.columns):
         raise MonitorInputError(f"re-scoring frame lacks columns: {', '.join(sorted(missing))}")
@@ -119,10 +127,21 @@ def rescoring_agreement(
                 f"{beyond} of {n} cases differ by more than {tolerance:g} (share lower 95% "
                 f"bound {low:.3f} > {max_share_beyond:g})"
             )
-    if mad.status is Status.OK and mad.ci_low is not None and mad.ci_low > tolerance:
+    mean_limit = tolerance if mean_tolerance is None else mean_tolerance
+    if mad.status is Status.OK and mad.ci_low is not None and mad.ci_low > mean_limit:
         reasons.append(
             f"mean absolute difference {mad.value:.4f} (95% CI from {mad.ci_low:.4f}) "
-            f"exceeds the tolerance {tolerance:g}"
+            f"exceeds the tolerance {mean_limit:g}"
+        )
+    if (
+        max_flip_rate is not None
+        and flips.status is Status.OK
+        and flips.ci_low is not None
+        and flips.ci_low > max_flip_rate
+    ):
+        reasons.append(
+            f"call flips {flips.value:.3f} (95% CI from {flips.ci_low:.3f}) exceed "
+            f"{max_flip_rate:g}"
         )
     status = Status.UNDEFINED if n == 0 else (Status.INSUFFICIENT_DATA if n < min_n else Status.OK)
     return RescoringAgreement(

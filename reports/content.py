@@ -560,6 +560,12 @@ def _median_row(model: str, measure: str, m: MedianCI, detail: str) -> TimeRow:
     return TimeRow(model, measure, m.group, words, "", str(m.n), "measured", detail)
 
 
+def diff_digits(d: MedianDifference) -> int:
+    """Decimals of a difference: two when its CI lies within ±1 minute, so that a CI shown as
+    "+0.0 to +0.1" cannot be read as including 0 when it does not."""
+    return 2 if max(abs(d.ci_low), abs(d.ci_high)) < 1 else 1
+
+
 def _difference_row(model: str, measure: str, d: MedianDifference, label: str) -> TimeRow:
     if d.status is not Status.OK:
         return TimeRow(
@@ -573,12 +579,13 @@ def _difference_row(model: str, measure: str, d: MedianDifference, label: str) -
             "a group has too few studies",
         )
     note = "CI excludes 0" if d.significant else "CI includes 0"
+    k = diff_digits(d)
     return TimeRow(
         model,
         measure,
         label,
-        f"{d.difference:+.1f}",
-        f"{d.ci_low:+.1f} to {d.ci_high:+.1f}",
+        f"{d.difference:+.{k}f}",
+        f"{d.ci_low:+.{k}f} to {d.ci_high:+.{k}f}",
         "",
         "measured",
         f"difference of medians; {note}",

@@ -35,7 +35,7 @@ def _fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 ALL_TITLES = [t for specs in PAGE_SPECS.values() for _, t, *_ in specs]
-ADMIN_ONLY = {"Users", "Audit log"}
+ADMIN_ONLY = {"Users", "Settings", "Audit log"}
 
 
 def _nav_titles(ident: Identity) -> set[str]:
@@ -101,7 +101,7 @@ def _role_pages(role: str) -> None:
     assert not at.exception
     expected = set(ALL_TITLES) if role == "admin" else set(ALL_TITLES) - ADMIN_ONLY
     assert _nav_titles(Identity("x", Role(role))) == expected
-    for page in ("users", "audit"):
+    for page in ("users", "settings", "audit"):
         if role == "admin":
             open_page(at, page)
         else:  # not registered for this role: the app cannot be navigated there
@@ -168,3 +168,50 @@ def test_dashboard_command_has_no_telemetry_and_help() -> None:
     assert config["browser"]["gatherUsageStats"] is False
     res = CliRunner().invoke(cli, ["dashboard", "--help"])
     assert res.exit_code == 0 and "--port" in res.output and "vigil users add" in res.output
+
+
+def test_settings_page_admin_only_audited_and_never_shows_secrets(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigil.settings import get_settings
+
+    secret = "hospital-secret-" + "x" * 20
+    monkeypatch.setenv("VIGIL_PSEUDONYM_SECRET", secret)
+    get_settings.cache_clear()
+    make_store(engine, 200, monitor=False)
+    at = open_page(app_as("admin", "root"), "settings")
+    shown = next(df.value for df in at.dataframe if "setting" in df.value.columns)
+    rendered = " ".join(
+        [str(v) for v in shown["value"]]
+        + [m.value for m in at.markdown]
+        + [c.value for c in at.caption]
+    )
+    assert secret not in rendered and "hospital-secret" not in str(at._tree)
+    # the dead-letter key is still the public demo one: said, not shown
+    row = shown[shown["setting"] == "pseudonym_secret / deadletter_key"].iloc[0]
+    assert row["value"] == "PUBLIC DEMO SECRETS IN USE"
+    assert any("demo" in w.value for w in at.warning)
+    # edit an application setting: stored, audited, and used by the page it governs
+    box = next(n for n in at.number_input if n.label.startswith("Discordant cases listed"))
+    assert box.value == 500
+    box.set_value(60)
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception
+    assert any("Settings saved" in m.value for m in at.success)
+    with session_scope(engine) as s:
+        audit = s.exec(select(AuditLog).where(AuditLog.action == "setting.update")).all()
+        assert [(a.actor, a.target) for a in audit] == [("root", "setting:dashboard")]
+        assert audit[0].detail["new"]["discordance_rows_shown"] == 60
+        assert audit[0].detail["old"] is None
+    assert data.app_settings()["discordance_rows_shown"] == 60
+    # out-of-range values and other roles are refused, and nothing more is written
+    with pytest.raises(data.InvalidInputError):
+        data.save_app_settings({"discordance_rows_shown": 10}, Identity("root", Role.ADMIN))
+    with pytest.raises(data.InvalidInputError):
+        data.save_app_settings({"no_such_setting": 1}, Identity("root", Role.ADMIN))
+    for role in (Role.COE_MEMBER, Role.QUALITY_OFFICER, Role.ADMINISTRATOR):
+        with pytest.raises(PermissionDeniedError):
+            data.save_app_settings({"discordance_rows_shown": 100}, Identity("x", role))
+    with session_scope(engine) as s:
+        assert len(s.exec(select(AuditLog).where(AuditLog.action == "setting.update")).all()) == 1
+    get_settings.cache_clear()

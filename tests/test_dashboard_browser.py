@@ -1,17 +1,23 @@
 """A real browser against `vigil dashboard`: sign in, visit every page, acknowledge an alert,
-adjudicate a case; a screenshot of each page lands in test-artifacts/.
+adjudicate a case, download the de-identified export; a screenshot of each page lands in
+test-artifacts/. Every request the browser makes is recorded: nothing may leave 127.0.0.1.
 
-Debian's chromium through Playwright (never `playwright install`)."""
+Debian's chromium through Playwright (never `playwright install`). Without it these tests skip
+locally but FAIL under CI (``CI=true``), like the PostgreSQL half of the store tests."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlmodel import select
@@ -20,7 +26,7 @@ from dashboard.nav import PAGE_SPECS
 from dashboard.synthetic import populate
 from vigil.settings import get_settings
 from vigil.store.db import dispose_all, open_store, session_scope
-from vigil.store.tables import Alert, AuditLog, FinalRead
+from vigil.store.tables import Alert, AuditLog, FinalRead, Study
 from vigil.users import Role, add_user
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,11 +41,37 @@ FLAGS = [
     "--disable-sync",
 ]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    """Skip without Debian's chromium, except under CI where a missing browser is a failure."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but Debian chromium is missing at {CHROMIUM} (apt install chromium)")
+    pytest.skip("Debian chromium not installed")
+
+
+def _record_requests(context) -> list[str]:
+    """Every URL the browser context requests (pages, workers, assets), in order."""
+    seen: list[str] = []
+    context.on("request", lambda req: seen.append(req.url))
+    return seen
+
+
+def _external(urls: list[str]) -> list[str]:
+    """Requests that would leave the machine (data:/blob: URLs stay in the browser)."""
+    out = []
+    for u in urls:
+        parts = urlsplit(u)
+        if parts.scheme in {"data", "blob", "about"}:
+            continue
+        if parts.hostname not in LOCAL_HOSTS:
+            out.append(u)
+    return out
 
 
 def _free_port() -> int:
@@ -89,7 +121,11 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
         _wait_healthy(url, proc)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            context = browser.new_context(
+                viewport={"width": 1500, "height": 1000}, accept_downloads=True
+            )
+            requests = _record_requests(context)
+            page = context.new_page()
             page.goto(url)
             page.get_by_label("User name").fill("root")
             page.get_by_label("Password", exact=True).fill("root-password")
@@ -133,6 +169,14 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
             page.screenshot(
                 path=str(ARTIFACTS / "dashboard-after-adjudication.png"), full_page=True
             )
+            # the de-identified export, through the real download button
+            _settle(page)
+            with page.expect_download(timeout=60_000) as dl:
+                page.get_by_role(
+                    "button", name="Export discordant cases, de-identified (CSV)"
+                ).click()
+            export_text = Path(dl.value.path()).read_text()
+            export_name = dl.value.suggested_filename
             browser.close()
     finally:
         proc.terminate()
@@ -148,6 +192,23 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
         assert len(adj) == 1 and adj[0].is_current
         actions = {a.action for a in s.exec(select(AuditLog).where(AuditLog.actor == "root"))}
         assert {"alert.acknowledge", "case.adjudicate"} <= actions
+        accessions = {a for (a,) in s.exec(select(Study.accession)).all() if a}
+        adj_study = adj[0].study_id
+    # nothing left the machine: every request went to the dashboard on 127.0.0.1
+    assert requests and any(url in r for r in requests)
+    assert _external(requests) == [], _external(requests)[:10]
+    # the downloaded CSV: discordant cases without accession, study id or exact dates
+    assert export_name.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(export_text)))
+    assert rows, "the export is empty"
+    assert {"accession", "study_id", "exam_at", "age", "patient_id"}.isdisjoint(rows[0])
+    assert {"case_key", "exam_month", "ai_call", "label"} <= set(rows[0])
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", export_text), "an exact date in the export"
+    cells = {v for r in rows for v in r.values()}
+    assert not cells & accessions, "an accession number in the export"
+    assert all(re.fullmatch(r"\d{4}-\d{2}", r["exam_month"]) for r in rows)
+    assert str(adj_study) not in {r["case_key"] for r in rows}
+    assert "adjudication" in {r["label_source"] for r in rows}  # the case just adjudicated
     dispose_all()
     get_settings.cache_clear()
     shots = {f.name for f in ARTIFACTS.glob("dashboard-*.png")}
@@ -208,7 +269,9 @@ def test_browser_sso_header_signs_in(tmp_path: Path, monkeypatch) -> None:
         _wait_healthy(url, proc)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-            page = browser.new_page()
+            context = browser.new_context()
+            requests = _record_requests(context)
+            page = context.new_page()
             page.set_extra_http_headers({"X-Forwarded-User": "dave"})
             page.goto(url)
             expect(page.get_by_role("heading", name="Overview", exact=True, level=1)).to_be_visible(
@@ -221,6 +284,7 @@ def test_browser_sso_header_signs_in(tmp_path: Path, monkeypatch) -> None:
             stranger.goto(url)
             expect(stranger.get_by_text("has no Vigil role")).to_be_visible(timeout=60_000)
             browser.close()
+        assert requests and _external(requests) == [], _external(requests)[:10]
     finally:
         proc.terminate()
         try:

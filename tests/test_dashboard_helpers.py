@@ -20,6 +20,8 @@ from vigil.store.db import session_scope
 from vigil.store.tables import AIResult, MonitorRun, Study
 
 dashboard_data.WARM_UP_IN_BACKGROUND = False  # each test has its own store: no stray warming
+# case-level sections render on the first run (the background load has its own test)
+dashboard_data.LOAD_FRAME_IN_BACKGROUND = False
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 N_STUDIES = 2_000
 

@@ -4,8 +4,6 @@ and the writes (acknowledge, resolve, adjudicate) reach the store with their aud
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,18 +150,9 @@ def test_discordance_adjudication_becomes_the_reference(engine: Engine, tmp_path
     view = data.case_frame()[cols].astype("string").reset_index(drop=True)
     fresh = load_case_frame(engine)[cols].astype("string").reset_index(drop=True)
     pd.testing.assert_frame_equal(view, fresh)
-    # the de-identified export: no accession, no study id, no exact dates
+    # the de-identified export is offered (its content is checked through the real download
+    # button in test_dashboard_browser.py: AppTest only keeps the file's URL)
     assert [d for d in at.get("download_button") if "de-identified" in d.proto.label]
-    export = pd.read_csv(io.StringIO(_download_text(at)))
-    assert {"accession", "study_id", "exam_at", "age"}.isdisjoint(export.columns)
-    assert len(export) == expected  # discordant ones plus the adjudicated (now concordant) one
-
-
-def _download_text(at) -> str:
-    """The export the page offers, rebuilt the way the page builds it (AppTest keeps a URL)."""
-    from dashboard import data
-
-    return data.discordant_export_csv("neurovue-ich")
 
 
 def test_turnaround_medians_against_scipy(engine: Engine) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from models_fixtures import synthetic_truth
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from models_fixtures import synthetic_truth
 from models.sources import CaseError, FolderSource, decode_hu
 from models.truth import studies_from_truth, vendor_evidence
 from vigil.simulate.dicom import (

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from models_fixtures import store_truth, synthetic_truth
 from sqlmodel import select
 
-from models_fixtures import store_truth, synthetic_truth
 from models.rescore import RescoreOptions, run_rescore
 from models.sources import CaseError, DicomWebSource, FolderSource
 from models.truth import studies_from_truth

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
+from models_fixtures import store_truth
 from PIL import Image
 from pydicom.encaps import encapsulate
 from sqlmodel import select
@@ -20,7 +21,6 @@ from typer.testing import CliRunner
 
 from models.adapters import load_spec
 from models.demo import spec_path
-from models_fixtures import store_truth
 from models.registry import add_cards
 from models.rescore import RescoreOptions, load_cases, run_rescore
 from models.sampling import allocate, stratified_sample
@@ -393,3 +393,125 @@ def test_declared_tolerance_comes_from_the_spec(tmp_path) -> None:
     assert (
         declared_tolerance(AIModel(name="vendor-x", finding="ich", card=card))["mean_abs"] == 0.01
     )
+
+
+def test_cli_fraction_samples_that_share_and_rejects_bad_values(sqlite_store, ich) -> None:
+    engine, _ = sqlite_store
+    df, folder = ich
+    store_truth(engine, df.iloc[:40])
+    runner = CliRunner()
+    base = ["rescore", "--model", "neurovue-ich", "--source", f"folder:{folder}",
+            "--device", "cpu", "--no-saliency"]  # fmt: skip
+    res = runner.invoke(app, [*base, "--fraction", "0.25"])
+    assert res.exit_code == 0, res.output
+    assert "10 sampled" in res.output  # 0.25 x 40 eligible studies
+    assert len(_results(engine)) == 10
+    # the whole population: the 10 already scored are skipped, the other 30 scored
+    res = runner.invoke(app, [*base, "--fraction", "1"])
+    assert res.exit_code == 0, res.output
+    assert "40 sampled, 10 already scored, 30 scored" in res.output
+    assert set(_results(engine)["study_uid"]) == set(df["study_uid"].iloc[:40])
+    # a tiny share still re-scores one case rather than none
+    res = runner.invoke(app, [*base, "--fraction", "0.001", "--seed", "9"])
+    assert res.exit_code == 0 and "1 sampled" in res.output, res.output
+    with session_scope(engine) as s:
+        runs = len(s.exec(select(AuditLog).where(AuditLog.action == "rescore.run")).all())
+    for bad, message in [
+        (["--fraction", "0"], "--fraction must be in (0, 1], got 0.0"),
+        (["--fraction", "1.5"], "--fraction must be in (0, 1], got 1.5"),
+        (["--fraction", "-0.2"], "--fraction must be in (0, 1], got -0.2"),
+        (["--sample", "5", "--fraction", "0.5"], "give --sample N or --fraction F, not both"),
+    ]:
+        res = runner.invoke(app, [*base, *bad])
+        assert res.exit_code == 1, (bad, res.output)
+        assert message in res.output, (bad, res.output)
+        assert "Traceback" not in res.output
+    with session_scope(engine) as s:  # refused before any work: no run recorded, nothing scored
+        assert len(s.exec(select(AuditLog).where(AuditLog.action == "rescore.run")).all()) == runs
+    assert len(_results(engine)) == 40
+
+
+def test_declared_tolerance_for_the_monitor_runner(tmp_path) -> None:
+    """Usable from vigil.monitoring: a ModelInfo-like object (name, card), a name, a spec path."""
+    from dataclasses import dataclass, field
+
+    from models.rescore import case_tolerance, declared_tolerance
+    from vigil.errors import InvalidInputError
+
+    @dataclass
+    class Info:  # the shape of vigil.monitoring.ModelInfo that matters here
+        name: str
+        card: dict = field(default_factory=dict)
+
+    # the shipped demo spec declares case_abs = 0.10 (read the TOML independently)
+    import tomllib
+
+    demo = tomllib.loads(spec_path("neurovue-ich").read_text())["rescoring"]["tolerance"]
+    assert demo == {"mean_abs": 0.03, "case_abs": 0.10, "flip_rate": 0.05}
+    assert declared_tolerance(Info("neurovue-ich")) == demo
+    assert declared_tolerance("neurovue-ich") == demo
+    assert case_tolerance(Info("neurovue-ich")) == 0.10
+    assert case_tolerance("lungsight-nodule") == 0.10
+    # no spec at all: None, and the monitors' own default
+    assert declared_tolerance("vendor-x") is None
+    assert case_tolerance(Info("vendor-x")) == 0.02
+    assert case_tolerance("vendor-x", default=0.05) == 0.05
+    # the card's spec, or an explicit spec path (str or Path) overriding it; keys left out of
+    # [rescoring.tolerance] take the spec defaults
+    spec = tmp_path / "site.toml"
+    spec.write_text(
+        '[rescoring]\nadapter = "module"\n[rescoring.preprocess]\nwindow_level = 40\n'
+        "window_width = 80\n[rescoring.tolerance]\ncase_abs = 0.07\n"
+    )
+    card = {"rescoring": {"spec": str(spec)}}
+    assert case_tolerance(Info("vendor-x", card)) == 0.07
+    assert declared_tolerance("neurovue-ich", str(spec)) == {
+        "mean_abs": 0.03, "case_abs": 0.07, "flip_rate": 0.05,
+    }  # fmt: skip
+    assert case_tolerance("neurovue-ich", spec) == 0.07
+    # a declared spec that is missing is a misconfiguration, not a silent fallback
+    broken = {"rescoring": {"spec": str(tmp_path / "gone.toml")}}
+    with pytest.raises(InvalidInputError, match="no such re-scoring spec"):
+        case_tolerance(Info("vendor-x", broken))
+
+
+def test_demo_agreement_script_on_a_simulator_run(sim_dir, sim) -> None:
+    """`python -m models.demo.agreement` (the README's model-card figures) over a small run."""
+    import subprocess
+    import sys
+
+    from models.demo.agreement import agreement
+
+    a = agreement(sim_dir / "truth.parquet", "neurovue-ich")
+    assert a["studies"] == int((sim["model"] == "neurovue-ich").sum()) > 100
+    spec = load_spec(spec_path("neurovue-ich"))
+    assert 0 < a["mean_abs"] <= spec.tolerance_mean_abs
+    assert a["flip_rate"] <= spec.tolerance_flip_rate and a["threshold"] == 0.5
+    assert a["mean_abs"] <= a["p99_abs"] <= a["max_abs"] < 0.5
+    out = subprocess.run(
+        [sys.executable, "-m", "models.demo.agreement", "--truth", str(sim_dir / "truth.parquet"),
+         "--model", "lungsight-nodule"],
+        capture_output=True, text=True, timeout=120, check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    n_lung = int((sim["model"] == "lungsight-nodule").sum())
+    assert out.stdout.startswith(f"lungsight-nodule: {n_lung} studies, mean |diff| 0.0")
+
+
+def test_case_tolerance_keeps_the_monitor_from_flagging_the_demo_model() -> None:
+    """With the runner's ModelInfo, the declared 0.10 per case replaces the monitors' generic
+    0.02, which re-run differences of the demo model's size (mean ~0.015) would exceed."""
+    from models.rescore import case_tolerance
+    from monitors.rescoring import DEFAULT_TOLERANCE, rescoring_agreement
+    from vigil.monitoring import ModelInfo
+
+    info = ModelInfo(name="neurovue-ich", finding="ich", operating_threshold=0.5)
+    assert case_tolerance(ModelInfo(name="vendor-x", finding="ich")) == DEFAULT_TOLERANCE
+    rng = np.random.default_rng(4)
+    prod = rng.uniform(0.02, 0.98, 300)
+    diff = rng.exponential(0.015, 300).clip(max=0.09) * rng.choice([-1, 1], 300)
+    df = pd.DataFrame({"production_score": prod, "rescore_score": (prod + diff).clip(0, 1)})
+    assert rescoring_agreement(df, threshold=0.5).disagrees is True  # the generic 0.02
+    tol = case_tolerance(info)
+    assert tol == 0.10
+    assert rescoring_agreement(df, threshold=0.5, tolerance=tol).disagrees is False

@@ -100,3 +100,29 @@ def test_empty_frame_and_missing_columns() -> None:
     assert empty.max_abs_diff is None
     with pytest.raises(ValueError):
         rescoring_agreement(pd.DataFrame({"production_score": [0.1]}))
+
+
+def test_declared_mean_and_flip_limits_apply_separately() -> None:
+    """A spec declares a per-case limit, a mean limit and a flip-rate limit: a re-run whose
+    mean difference is 0.06 passes a lenient per-case limit of 0.10 alone, but fails a declared
+    mean limit of 0.03; flips beyond the declared rate are caught only when that rule is on."""
+    df = _frame(1500, 0.0, seed=3, shift=0.06)
+    lenient = rescoring_agreement(df, tolerance=0.10, max_share_beyond=0.99)
+    assert not lenient.disagrees
+    strict_mean = rescoring_agreement(df, tolerance=0.10, max_share_beyond=0.99,
+                                      mean_tolerance=0.03)  # fmt: skip
+    assert strict_mean.disagrees
+    assert any("mean absolute difference" in r for r in strict_mean.reasons)
+    flips = strict_mean.call_flips
+    low, _ = proportion_confint(flips.numerator, flips.n, alpha=0.05, method="wilson")
+    assert flips.ci_low == pytest.approx(low)
+    with_flip_rule = rescoring_agreement(
+        df, tolerance=0.10, max_share_beyond=0.99, max_flip_rate=low / 2
+    )
+    assert any("call flips" in r for r in with_flip_rule.reasons)
+    assert not any(
+        "call flips" in r
+        for r in rescoring_agreement(
+            df, tolerance=0.10, max_share_beyond=0.99, max_flip_rate=min(1.0, low * 2 + 0.01)
+        ).reasons
+    )

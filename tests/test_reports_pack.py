@@ -358,7 +358,8 @@ def _check_times(engine, text, models, cards, frame, w_start, w_end) -> None:
                         cells = (str(m.n),)
                     assert _has_row(lines, word, *cells), f"{name} {word} {m.group}: {cells}"
                 if d.status == "ok":
-                    diff = (f"{d.difference:+.1f}", f"{d.ci_low:+.1f} to {d.ci_high:+.1f}")
+                    k = 2 if max(abs(d.ci_low), abs(d.ci_high)) < 1 else 1  # the pack's rule
+                    diff = (f"{d.difference:+.{k}f}", f"{d.ci_low:+.{k}f} to {d.ci_high:+.{k}f}")
                     assert _has_row(lines, *diff), f"{name} {word} difference {diff}"
             # independent: after go-live in the exported window, numpy median + scipy's CI
             mf = frame[(frame["model"] == name) & frame[measure].notna()]

@@ -1,9 +1,12 @@
 """Build the case frame (monitors.frame's contract) from the store: one SQL query, no ORM rows.
 
-Why raw SQL through the DBAPI cursor: a million studies must load in seconds, and building one
-ORM object (or even one Python datetime) per row costs far more than the query. Timestamps leave
-the database as epoch seconds (floats) and are converted in one vectorised step; strings become
-pandas categories.
+Why one raw SQL query read through an Apache Arrow ADBC driver: a million studies must load in
+seconds, and building one ORM object (or even one Python value) per row costs far more than the
+query. The ADBC drivers put the result straight into Arrow columns in C (SQLite: two study-id
+ranges on two connections at once; PostgreSQL: binary COPY); SQLite's naive UTC text times are
+parsed by Arrow in one vectorised step and strings become pandas categories. Without a driver
+(or for an in-memory SQLite) the older paths run: rows as delimited text parsed by pyarrow's
+CSV reader, PostgreSQL COPY as CSV, else plain SQLAlchemy rows.
 
 The reference label of a study x finding comes from its read: an adjudication (the quality
 officer's decision) beats any report; otherwise the current final read (status F/C/A). A study
@@ -556,10 +559,15 @@ def load_case_frame(
         raw = None
         uri = _adbc_uri(engine)
         if uri is not None:
-            raw = _fetch_adbc(
-                engine, uri, dicom, where, params, workers=max(1, min(2, os.cpu_count() or 1))
-            )
-        elif dialect == "sqlite":
+            from adbc_driver_manager import Error as AdbcError
+
+            try:
+                raw = _fetch_adbc(
+                    engine, uri, dicom, where, params, workers=max(1, min(2, os.cpu_count() or 1))
+                )
+            except AdbcError:  # e.g. a connection option libpq's URI form lacks: other paths
+                raw = None
+        if raw is None and dialect == "sqlite":
             raw = _fetch_sqlite(
                 engine,
                 _select_items(dialect, dicom, raw_times=True),
@@ -567,7 +575,7 @@ def load_case_frame(
                 params,
                 workers=max(1, min(2, os.cpu_count() or 1)),
             )
-        elif dialect == "postgresql" and conn.dialect.driver == "psycopg":
+        elif raw is None and dialect == "postgresql" and conn.dialect.driver == "psycopg":
             raw = _fetch_postgres(conn, items, body, params)
         if raw is None:  # the portable path: one column per item through SQLAlchemy
             result = conn.execute(text(_query(dialect, dicom, where)), params)

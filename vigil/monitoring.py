@@ -64,6 +64,8 @@ class MonitorConfig:
     fairness_min_effect: float = 0.05  # a subgroup must fall this much further than the rest
     recent_months: int = 3  # subgroup changes: the latest month and the last N months
     coverage_min_drop: float = 0.1  # AI coverage: absolute drop in share to alert
+    rolling_weeks: int = 4  # the rolling trend: windows of this many ISO weeks
+    intersections: tuple[tuple[str, str], ...] = ()  # fairness scan: pairs of attributes
     drift: DriftConfig = field(default_factory=DriftConfig)
 
 
@@ -243,8 +245,14 @@ def control_charts(
     return out
 
 
-def _fairness(frame: pd.DataFrame, info: ModelInfo, q: float) -> tuple[Any, list[dict[str, Any]]]:
-    """The subgroup scan (monitors.fairness) on the post-reference rows, if available."""
+def _fairness(
+    frame: pd.DataFrame,
+    info: ModelInfo,
+    q: float,
+    intersections: tuple[tuple[str, str], ...] = (),
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The subgroup scan (monitors.fairness) on the post-reference rows, with the requested
+    intersections of two attributes (each pair a table "a x b", in the same BH family)."""
     try:
         from monitors import fairness
     except ImportError:
@@ -252,7 +260,15 @@ def _fairness(frame: pd.DataFrame, info: ModelInfo, q: float) -> tuple[Any, list
     scan_fn = getattr(fairness, "fairness_scan", None)
     if scan_fn is None:
         return None, []
-    scan = scan_fn(frame, model=info.name, q=q).to_dict()
+    attributes = [a for a in SUBGROUP_ATTRIBUTES if a in frame.columns]
+    scan = scan_fn(
+        frame,
+        model=info.name,
+        attributes=attributes,
+        intersections=[tuple(p) for p in intersections] or None,
+        q=q,
+    ).to_dict()
+    scan["intersections"] = [list(p) for p in intersections]
     return scan, list(scan.get("alerts") or [])
 
 
@@ -419,6 +435,26 @@ def evaluate_model(
         lambda: [p.to_dict() for p in performance_trend(frame, model=info.name, freq="M")],
         [],
     )
+    # the same metrics per ISO week and per rolling window of weeks (reported; the alerts use
+    # the months, whose volumes give the tests their power)
+    result["trends"] = {
+        "week": guarded(
+            "performance_trend",
+            lambda: [p.to_dict() for p in performance_trend(frame, model=info.name, freq="W")],
+            [],
+        ),
+        "rolling": guarded(
+            "performance_trend",
+            lambda: [
+                p.to_dict()
+                for p in performance_trend(
+                    frame, model=info.name, freq="W", rolling=config.rolling_weeks
+                )
+            ],
+            [],
+        ),
+        "rolling_weeks": config.rolling_weeks,
+    }
     drift_block = guarded(
         "drift",
         lambda: drift_scan(frame, windows=windows, reference=ref, config=config.drift),
@@ -474,7 +510,9 @@ def evaluate_model(
     # (reported, not alerted); alerts come from CHANGES (alerting.widened_gaps), the q budget
     # split over the scopes below
     fairness, _standing = guarded(
-        "fairness", lambda: _fairness(post_frame, info, config.fairness_q), (None, [])
+        "fairness",
+        lambda: _fairness(post_frame, info, config.fairness_q, config.intersections),
+        (None, []),
     )
     result["fairness"] = fairness
     window_label = post[-1] if post else (months[-1] if months else "")
@@ -786,6 +824,7 @@ def run_monitors(
             "vigil_version": __version__,
             "n_rows": len(frame),
             "models_run": [m.name for m in models],
+            "intersections": [list(p) for p in (config or MonitorConfig()).intersections],
             "timings_s": {"load": round(t1 - t0, 3), "monitors": round(t2 - t1, 3)},
         },
         "models": per_model,

@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import auth, data
 from dashboard.roi import INPUT_SPECS, RoiInputs, compute_roi, scenario_range, sensitivity, to_csv
 from dashboard.theme import OKABE_ITO, style
-from dashboard.widgets import flash
+from dashboard.widgets import case_data_ready, flash
 from vigil.errors import VigilError
 from vigil.users import Permission
 
@@ -24,6 +24,8 @@ scope = st.selectbox("Scope", ["All models", *data.model_names()])
 model = None if scope == "All models" else scope
 
 stored = RoiInputs.from_dict(data.stored_setting(data.ROI_SETTING))
+if not case_data_ready("The business case (its measured volume, read time and detections)"):
+    st.stop()  # the inputs default to measured figures: no half-filled form meanwhile
 measured = data.measured_roi_figures(model)
 
 st.subheader("Measured by Vigil")

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import auth, data
-from dashboard.widgets import flash
+from dashboard.widgets import case_data_ready, flash
 from vigil.errors import VigilError
 from vigil.users import Permission
 
@@ -18,6 +18,8 @@ flash()
 names = data.model_names()
 if not names:
     st.info("No models yet.")
+    st.stop()
+if not case_data_ready("The discordance review"):
     st.stop()
 c1, c2, c3 = st.columns(3)
 model = c1.selectbox("Model", names)
@@ -29,7 +31,7 @@ if kind != "all":
 m1, m2 = st.columns(2)
 m1.metric("Discordant cases to review", len(data.discordant_cases(model, adjudicated=False)))
 m2.metric("Adjudicated", len(data.discordant_cases(model, adjudicated=True)))
-SHOWN = 500  # newest first; the export has every case
+SHOWN = data.app_settings()["discordance_rows_shown"]  # newest first; export has all
 if cases.empty:
     st.success("No cases here.")
 else:

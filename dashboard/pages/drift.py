@@ -1,7 +1,8 @@
 """Drift: which inputs and scores drifted, since when, by how much; distributions side by side.
 
 Decisions are the drift monitor's (sample-size aware: significance AND a minimum effect size);
-this page only shows them and the data behind them."""
+this page only shows them and the data behind them. Findings come from the last monitor run;
+the distributions need every case and wait (visibly) for the background-loaded frame."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.theme import OKABE_ITO, style
+from dashboard.widgets import case_data_ready
 
 st.title("Drift")
 mres = data.model_results(data.latest_results())
@@ -64,6 +66,8 @@ column = c1.selectbox("Input", columns, index=columns.index(default_col))
 scopes = data.drift_scopes(block)
 scope = c2.selectbox("Scope", scopes, format_func=lambda s: s or "all sites")
 window = c3.selectbox("Month", windows, index=len(windows) - 1)
+if not case_data_ready("The side-by-side distribution"):
+    st.stop()
 dist = data.distribution(model, column, scope, tuple(block.get("reference_windows") or []), window)
 fig = go.Figure()
 for (name, share), colour in zip(

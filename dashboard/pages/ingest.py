@@ -10,8 +10,13 @@ from dashboard import data
 from dashboard.theme import colour_for, style
 
 st.title("Ingest health")
+WINDOWS = [6, 12, 24, 48, 72, 168]
+default = data.app_settings()["ingest_default_hours"]  # an admin setting
 hours = st.select_slider(
-    "Window", options=[6, 12, 24, 48, 72, 168], value=48, format_func=lambda h: f"last {h} h"
+    "Window",
+    options=WINDOWS,
+    value=min(WINDOWS, key=lambda h: abs(h - default)),
+    format_func=lambda h: f"last {h} h",
 )
 per_hour = data.messages_per_hour(hours)
 if per_hour.empty:

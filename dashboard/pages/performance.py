@@ -1,5 +1,9 @@
 """Model performance: trends with CI bands, the control chart and its alarms, per-site
-comparison, and the threshold what-if."""
+comparison, and the threshold what-if.
+
+Monthly trends and the control chart come from the last `vigil monitor` run (no case frame);
+weekly trends, per-site figures and the what-if need every case: they wait for the frame,
+which loads in the background, and say so."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.fmt import METRIC_LABELS, est_text
 from dashboard.theme import ALERT_COLOUR, REFERENCE_COLOUR, ci_band_trace, colour_for, style
+from dashboard.widgets import case_data_ready
 
 st.title("Model performance")
 names = data.model_names()
@@ -22,7 +27,16 @@ metric = c3.selectbox("Metric", list(data.METRICS_SHOWN), format_func=METRIC_LAB
 card = next(m for m in data.models() if m["name"] == model)
 colour = colour_for(model, names)
 
-trend = data.performance_trend(model, freq)
+stored = data.stored_monthly_trend(model) if freq == "M" else None
+ready = stored is not None or case_data_ready("This trend, the per-site figures and the what-if")
+if stored is not None:
+    trend = stored
+    run = data.latest_run_meta() or {}
+    st.caption(f"Monthly figures of monitor run {run.get('run_id')} (the monitors' own).")
+elif ready:
+    trend = data.performance_trend(model, freq)
+else:
+    trend = data.performance_trend_empty()
 t = trend[trend["metric"] == metric]
 ok = t[t["status"] == "ok"]
 fig = go.Figure()
@@ -46,7 +60,7 @@ if target is not None:
 unit = "false positives per study" if metric == "fp_per_study" else "proportion (0-1)"
 if metric != "fp_per_study":
     fig.layout.yaxis.range = [0, 1.02]
-if ok.empty:
+if ok.empty and len(t):
     st.warning(
         f"Every {'month' if freq == 'M' else 'week'} has too few cases for "
         f"{METRIC_LABELS[metric].lower()} (see the table): try months, or another metric."
@@ -129,7 +143,13 @@ for cc in charts:
         f"{params.get('method', '')}. Alarms: {', '.join(cc.get('alarms') or []) or 'none'}."
     )
 
-# --- per site -----------------------------------------------------------------------------
+# --- per site and the what-if: case-level data ----------------------------------------------
+if not (ready and case_data_ready("The per-site figures and the what-if")):
+    st.subheader("Per site")
+    st.caption("Per-site figures wait for the case data (loading).")
+    st.subheader("Threshold what-if")
+    st.caption("The what-if waits for the case data (loading).")
+    st.stop()
 st.subheader("Per site")
 sites = data.performance_by_site(model)
 s = sites[sites["metric"] == metric]

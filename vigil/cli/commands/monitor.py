@@ -25,6 +25,34 @@ def parse_when(value: str | None, option: str) -> datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+def parse_intersections(value: str | None) -> tuple[tuple[str, str], ...]:
+    """``sex:age_band,site:patient_class`` -> (("sex", "age_band"), ("site", "patient_class"))."""
+    from monitors.frame import SUBGROUP_ATTRIBUTES
+
+    if not value:
+        return ()
+    known = ", ".join(SUBGROUP_ATTRIBUTES)
+    pairs = []
+    for part in value.split(","):
+        bits = [b.strip() for b in part.strip().split(":")]
+        if len(bits) != 2 or not all(bits):
+            raise InvalidInputError(
+                f"--intersections {part.strip()!r} is not a pair; write ATTRIBUTE:ATTRIBUTE, "
+                f"e.g. sex:age_band (attributes: {known})"
+            )
+        unknown = [b for b in bits if b not in SUBGROUP_ATTRIBUTES]
+        if unknown:
+            raise InvalidInputError(
+                f"--intersections: unknown attribute {unknown[0]!r}; use one of {known}"
+            )
+        if bits[0] == bits[1]:
+            raise InvalidInputError(
+                f"--intersections {part.strip()!r} pairs an attribute with itself"
+            )
+        pairs.append((bits[0], bits[1]))
+    return tuple(dict.fromkeys(pairs))
+
+
 def _kpi(est: dict[str, Any] | None) -> str:
     if not est:
         return "-"
@@ -102,6 +130,14 @@ def monitor_cmd(
         help="Write Evidently's HTML data-drift report per model (reference vs latest month) "
         "into this folder.",
     ),
+    intersections: str | None = typer.Option(
+        None,
+        "--intersections",
+        help="Also compare groups defined by two attributes at once in the subgroup scan, as "
+        "ATTRIBUTE:ATTRIBUTE pairs separated by commas, e.g. sex:age_band,site:patient_class "
+        "(attributes: sex, age_band, race, ethnicity, site, scanner_manufacturer, "
+        "patient_class).",
+    ),
 ) -> None:
     """Run every monitor: performance vs the model card, control charts, thresholds, data drift,
     subgroups, re-scoring agreement and AI coverage. Saves the run and raises or updates alerts.
@@ -110,13 +146,14 @@ def monitor_cmd(
     """
     import json
 
-    from vigil.monitoring import run_monitors
+    from vigil.monitoring import MonitorConfig, run_monitors
     from vigil.settings import get_settings
     from vigil.store.db import open_store
 
     since_t, until_t = parse_when(since, "--since"), parse_when(until, "--until")
     if since_t and until_t and since_t >= until_t:
         raise InvalidInputError("--since must be before --until")
+    config = MonitorConfig(intersections=parse_intersections(intersections))
     engine = open_store(get_settings())
     with err_console.status("running monitors..."):
         results = run_monitors(
@@ -125,6 +162,7 @@ def monitor_cmd(
             since=since_t,
             until=until_t,
             evidently_report_dir=evidently_report,
+            config=config,
         )
     print_summary(results)
     if json_out is not None:

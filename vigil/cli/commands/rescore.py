@@ -28,10 +28,18 @@ def rescore_cmd(
         None, "--sample", min=1, help="How many cases to re-score (default 200)."
     ),
     fraction: float = typer.Option(
-        None, "--fraction", help="Or: this share of the eligible cases, e.g. 0.05."
+        None,
+        "--fraction",
+        help="Or: this share of the eligible cases, 0 < F <= 1 (e.g. 0.05); not with --sample.",
     ),
-    since: str = typer.Option(None, "--since", help="Only studies examined on or after DATE."),
-    device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
+    since: str = typer.Option(
+        None, "--since", help="Only studies examined on or after DATE (YYYY-MM-DD)."
+    ),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="auto (GPU when torch sees one), cpu or cuda (an error without a GPU).",
+    ),
     source: str = typer.Option(
         ...,
         "--source",
