@@ -22,7 +22,17 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, and_, bindparam, case, func, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import IntegrityError
@@ -305,6 +315,19 @@ class StoreWriter:
         sets: dict[str, Any] = {}
         for c in LATEST_COLS:
             sets[c] = func.coalesce(ex[c], T_STUDY.c[c])
+        # DICOM-derived extras from different messages add up (as inside one batch), so where
+        # batches happen to be cut never changes what is stored.
+        cur_extra, new_extra = T_STUDY.c.extra, ex.extra
+        if self.dialect == "sqlite":
+            merged = func.json_patch(cur_extra, new_extra)
+        else:
+            t = T_STUDY.name
+            merged = literal_column(f'("{t}".extra::jsonb || excluded.extra::jsonb)::json')
+        sets["extra"] = case(
+            (new_extra.is_(None), cur_extra),
+            (cur_extra.is_(None), new_extra),
+            else_=merged,
+        )
         for c in EARLIEST_COLS:
             sets[c] = case(
                 (T_STUDY.c[c].is_(None), ex[c]),
@@ -549,7 +572,11 @@ class StoreWriter:
             for name in names:
                 bind = compiled.binds[name]
                 if isinstance(bind.type, UTCDateTime):
-                    fast = sqlite_utc_text if self.dialect == "sqlite" else _aware_utc
+                    fast = (
+                        _last_value_cached(sqlite_utc_text)
+                        if self.dialect == "sqlite"
+                        else _aware_utc
+                    )
                     procs.append((name, bind.key, fast))
                 else:
                     procs.append((name, bind.key, bind.type._cached_bind_processor(dialect)))
@@ -959,14 +986,28 @@ def _row_builder(
     parts = []
     for k, (name, key, proc) in enumerate(procs):
         value = f"r[{key!r}]"
-        if proc is not None:
+        if proc is not None:  # processors pass None through: skip the call for it
             env[f"p{k}"] = proc
-            value = f"p{k}({value})"
+            value = f"(None if (v{k} := {value}) is None else p{k}(v{k}))"
         parts.append(value if dialect == "sqlite" else f"{name!r}: {value}")
     body = f"({', '.join(parts)},)" if dialect == "sqlite" else "{" + ", ".join(parts) + "}"
     src = f"def build(rows):\n    return [{body} for r in rows]\n"
     exec(compile(src, "<store_writer row builder>", "exec"), env)  # our own generated text
     return env["build"]  # type: ignore[no-any-return]
+
+
+def _last_value_cached(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` remembering its last argument (by identity): a batch's rows share ``now``."""
+    last: list[Any] = [object(), None]
+
+    def cached(value: Any) -> Any:
+        if value is last[0]:
+            return last[1]
+        out = fn(value)
+        last[0], last[1] = value, out
+        return out
+
+    return cached
 
 
 def sqlite_utc_text(value: datetime | None) -> str | None:

@@ -18,7 +18,21 @@ from dashboard import auth, data  # noqa: E402
 from dashboard.nav import pages_for  # noqa: E402
 from vigil.errors import VigilError  # noqa: E402
 
-st.set_page_config(page_title="Vigil", page_icon=":material/monitor_heart:", layout="wide")
+
+@st.cache_resource(show_spinner=False)
+def _favicon():
+    """Drawn here: a material or emoji page icon makes the browser fetch the icon from
+    fonts.gstatic.com, and nothing may leave the hospital (tests/test_dashboard_browser.py)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (32, 32), "#0072B2")  # Okabe-Ito blue
+    ImageDraw.Draw(img).line(
+        [(3, 17), (10, 17), (13, 8), (18, 26), (21, 17), (29, 17)], fill="white", width=3
+    )
+    return img
+
+
+st.set_page_config(page_title="Vigil", page_icon=_favicon(), layout="wide")
 
 
 @st.cache_resource(show_spinner=False)

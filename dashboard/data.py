@@ -151,13 +151,28 @@ LOAD_FRAME_IN_BACKGROUND = True
 _FRAMES_KEPT = 2  # the current data version and the one before (a reload in progress)
 _loads: dict[tuple, Future] = {}
 _loads_lock = threading.Lock()
+_adbc_lock = threading.Lock()
 
 
 def _load_into(fut: Future, eng: Engine, adjudication: int) -> None:
+    import vigil.caseframe
     from vigil.caseframe import load_case_frame
 
     try:
-        fut.set_result((load_case_frame(eng), adjudication))
+        if eng.dialect.name == "sqlite":
+            # The ADBC driver bundles its own SQLite library. Two SQLite libraries in one
+            # process break each other's POSIX locks on a WAL database (sqlite.org/
+            # howtocorrupt.html 2.2): the server's logins then failed and reads saw
+            # "disk I/O error". The dashboard also writes, so it reads through sqlite3.
+            with _adbc_lock:
+                before, vigil.caseframe.USE_ADBC = vigil.caseframe.USE_ADBC, False
+                try:
+                    frame = load_case_frame(eng)
+                finally:
+                    vigil.caseframe.USE_ADBC = before
+        else:
+            frame = load_case_frame(eng)
+        fut.set_result((frame, adjudication))
     except BaseException as exc:  # handed to whoever waits on the frame
         fut.set_exception(exc)
 

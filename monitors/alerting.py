@@ -96,6 +96,12 @@ def drift_alerts(model: str, drift_block: dict[str, Any]) -> list[AlertCandidate
             else f"{c['value']}: {c['ref']:.3g}->{c['cur']:.3g}"
             for c in latest.get("top_changes", [])[:2]
         )
+        ev = latest.get("evidently_psi")
+        ev_text = (
+            f"; Evidently PSI {ev['value']:.2f} >= {ev['threshold']:.2f}"
+            if ev and ev.get("value") is not None
+            else ""
+        )
         out.append(
             AlertCandidate(
                 kind="drift",
@@ -108,7 +114,7 @@ def drift_alerts(model: str, drift_block: dict[str, Any]) -> list[AlertCandidate
                 summary=(
                     f"{model}: {r['column']} drifted at {where} in {latest['window']} "
                     f"(PSI {latest['psi']:.2f} >= {latest['psi_threshold']:.2f}, "
-                    f"p={latest['p_value']:.1e}; {changes})"
+                    f"p={latest['p_value']:.1e}{ev_text}; {changes})"
                 ),
                 evidence={
                     "column": r["column"],
@@ -122,6 +128,7 @@ def drift_alerts(model: str, drift_block: dict[str, Any]) -> list[AlertCandidate
                     "distance_name": latest["distance_name"],
                     "distance": latest["distance"],
                     "top_changes": latest.get("top_changes", []),
+                    "evidently_psi": ev,  # the confirming Evidently PSI test (value, threshold)
                 },
             )
         )

@@ -252,3 +252,29 @@ def test_fast_path_matches_reference_and_other_path(engine, monkeypatch, bounds)
 def test_fast_path_empty_store(engine):
     got = load_case_frame(engine)
     assert got.empty and list(got.columns)[: len(CASE_FRAME_COLUMNS)] == list(CASE_FRAME_COLUMNS)
+
+
+def test_fast_path_sees_writes_of_this_process(engine):
+    """SQLite's WAL store written through this process's pooled connections: the fast path's
+    reader (the driver's own SQLite copy, run in a child process) sees the latest commit. In
+    this process it read the superseded report instead of a new adjudication."""
+    _seed(engine)
+    first = load_case_frame(engine)
+    sid = int(first.loc[first["label_state"] == "negative", "study_id"].iloc[0])
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            FinalRead.__table__.update()
+            .where(FinalRead.study_id == sid, FinalRead.finding == "ich")
+            .values(is_current=False)
+        )
+        conn.execute(
+            insert(FinalRead),
+            [{"study_id": sid, "finding": "ich", "label": "positive", "evidence": "",
+              "label_source": "adjudication", "report_status": "F", "reported_at": when,
+              "is_current": True}],
+        )  # fmt: skip
+    after = load_case_frame(engine)
+    row = after[(after["study_id"] == sid) & (after["finding"] == "ich")].iloc[0]
+    assert (row["label"], row["label_source"]) == (1, "adjudication")
+    assert len(after) == len(first)

@@ -192,7 +192,7 @@ def test_browser_visits_every_page_and_acts(tmp_path: Path, monkeypatch) -> None
         assert len(adj) == 1 and adj[0].is_current
         actions = {a.action for a in s.exec(select(AuditLog).where(AuditLog.actor == "root"))}
         assert {"alert.acknowledge", "case.adjudicate"} <= actions
-        accessions = {a for (a,) in s.exec(select(Study.accession)).all() if a}
+        accessions = {a for a in s.exec(select(Study.accession)).all() if a}
         adj_study = adj[0].study_id
     # nothing left the machine: every request went to the dashboard on 127.0.0.1
     assert requests and any(url in r for r in requests)

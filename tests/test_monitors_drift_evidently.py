@@ -17,6 +17,7 @@ from evidently.legacy.calculations.stattests import psi_stat_test
 from evidently.legacy.core import ColumnType
 from evidently.metrics import ValueDrift
 
+from monitors.alerting import drift_alerts
 from monitors.drift import (
     DriftConfig,
     _encode_categorical,
@@ -190,6 +191,10 @@ def test_a_real_shift_is_confirmed_by_evidentlys_psi_test_with_its_figures_recor
     assert ev["drift"] is True and ev["n_ref"] == n_ref and ev["n_cur"] == n_cur
     # the stable column was not screened in, so Evidently was not asked
     assert not cols["sex"]["screened"] and cols["sex"]["evidently_psi"] is None
+    # the alert carries Evidently's confirming figure
+    (alert,) = drift_alerts("m", block)
+    assert alert.metric == "psi:score" and alert.evidence["evidently_psi"] == ev
+    assert "Evidently PSI" in alert.summary
 
 
 def test_a_shift_only_our_screen_sees_is_not_drift_unless_evidently_agrees():

@@ -3,7 +3,7 @@
 Why one raw SQL query read through an Apache Arrow ADBC driver: a million studies must load in
 seconds, and building one ORM object (or even one Python value) per row costs far more than the
 query. The ADBC drivers put the result straight into Arrow columns in C (SQLite: two study-id
-ranges on two connections at once; PostgreSQL: binary COPY); SQLite's naive UTC text times are
+ranges in two reader processes at once; PostgreSQL: binary COPY); SQLite's naive UTC text times are
 parsed by Arrow in one vectorised step and strings become pandas categories. Without a driver
 (or for an in-memory SQLite) the older paths run: rows as delimited text parsed by pyarrow's
 CSV reader, PostgreSQL COPY as CSV, else plain SQLAlchemy rows.
@@ -307,6 +307,29 @@ def _adbc_uri(engine: Engine) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# Runs in a child process: the ADBC SQLite driver bundles its own copy of SQLite, and two
+# copies in one process break SQLite's POSIX locking (sqlite.org/howtocorrupt.html 2.2.1): on
+# our WAL store it read stale rows next to Python's sqlite3 and could corrupt it. In a child it
+# is just another reader process, which SQLite fully supports. The table comes back as Arrow IPC.
+_SQLITE_CHILD = """
+import sys
+import pyarrow as pa
+from adbc_driver_sqlite import dbapi
+conn = dbapi.connect(sys.argv[1])
+cur = conn.cursor()
+cur.execute("PRAGMA cache_size = -262144")
+cur.adbc_statement.set_options(**{sys.argv[2]: sys.argv[3]})
+cur.execute(sys.stdin.read())
+table = cur.fetch_arrow_table()
+with pa.ipc.new_stream(sys.stdout.buffer, table.schema) as out:
+    out.write_table(table)
+"""
+
+
+class _ChildFailed(Exception):
+    """The SQLite reader process failed: the caller takes the other paths."""
+
+
 def _adbc_table(dialect: str, uri: str, sql: str, rows_hint: int) -> Any:
     """Run ``sql`` through the ADBC driver: the result lands in Arrow in C, no Python per row.
 
@@ -314,19 +337,27 @@ def _adbc_table(dialect: str, uri: str, sql: str, rows_hint: int) -> Any:
     batch; one batch holding the whole result (``rows_hint``) makes that inference see every
     row (a column NULL in the first thousand rows would otherwise break on the first value)."""
     if dialect == "sqlite":
-        from adbc_driver_sqlite import dbapi as adbc
+        import subprocess
+        import sys
 
-        conn = adbc.connect(uri)
-    else:
-        from adbc_driver_postgresql import dbapi as adbc  # type: ignore[no-redef]
+        import pyarrow as pa
 
-        conn = adbc.connect(uri)
+        batch = str(max(1024, rows_hint + 1))
+        proc = subprocess.run(
+            [sys.executable, "-c", _SQLITE_CHILD, uri, ADBC_BATCH_ROWS, batch],
+            input=sql.encode(),
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode:
+            raise _ChildFailed(proc.stderr.decode(errors="replace")[-500:])
+        return pa.ipc.open_stream(pa.py_buffer(proc.stdout)).read_all()
+    from adbc_driver_postgresql import dbapi as adbc
+
+    conn = adbc.connect(uri)
     try:
         cur = conn.cursor()
         try:
-            if dialect == "sqlite":
-                cur.execute("PRAGMA cache_size = -262144")
-                cur.adbc_statement.set_options(**{ADBC_BATCH_ROWS: str(max(1024, rows_hint + 1))})
             cur.execute(sql)
             return cur.fetch_arrow_table()
         finally:
@@ -383,8 +414,8 @@ def _fetch_adbc(
     engine: Engine, uri: str, dicom: list[str], where: list[str], params: dict, workers: int
 ) -> pd.DataFrame:
     """The fast path: the query's result straight into Arrow through an ADBC driver. SQLite
-    reads ``workers`` ranges of study ids on as many connections at once (the driver releases
-    the GIL while SQLite works); PostgreSQL streams binary COPY."""
+    reads ``workers`` ranges of study ids in as many reader processes at once; PostgreSQL
+    streams binary COPY."""
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
@@ -565,7 +596,7 @@ def load_case_frame(
                 raw = _fetch_adbc(
                     engine, uri, dicom, where, params, workers=max(1, min(2, os.cpu_count() or 1))
                 )
-            except AdbcError:  # e.g. a connection option libpq's URI form lacks: other paths
+            except (AdbcError, _ChildFailed):  # e.g. an option libpq's URI lacks: other paths
                 raw = None
         if raw is None and dialect == "sqlite":
             raw = _fetch_sqlite(

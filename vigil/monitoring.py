@@ -766,9 +766,16 @@ def write_evidently_reports(
             sub[c] = sub[c].astype("string").fillna("<missing>").astype(object)
         for c in num:
             sub[c] = pd.to_numeric(sub[c], errors="coerce").astype("float64")
+        ref_df, cur_df = sub[w.isin(ref).to_numpy()], sub[(w == latest).to_numpy()]
+        # Evidently refuses a column with no value on either side (e.g. a DICOM tag that only
+        # some months carry): leave such columns out of its report
+        present = [c for c in cols if ref_df[c].notna().any() and cur_df[c].notna().any()]
+        num, cat = [c for c in num if c in present], [c for c in cat if c in present]
+        if not present:
+            continue
         definition = DataDefinition(numerical_columns=num, categorical_columns=cat)
-        ref_ds = Dataset.from_pandas(sub[w.isin(ref).to_numpy()], data_definition=definition)
-        cur_ds = Dataset.from_pandas(sub[(w == latest).to_numpy()], data_definition=definition)
+        ref_ds = Dataset.from_pandas(ref_df[present], data_definition=definition)
+        cur_ds = Dataset.from_pandas(cur_df[present], data_definition=definition)
         snap = Report([DataDriftPreset()]).run(cur_ds, ref_ds)
         path = out_dir / f"{name}-drift-{latest}.html"
         snap.save_html(str(path))

@@ -40,6 +40,7 @@ if rows.empty:
     st.info("No rows for this metric.")
 else:
     groups = list(rows["group"])
+    unit = "false positives per study" if metric == "fp_per_study" else "proportion 0-1"
     ok = rows[rows["status"] == "ok"]
     fig = go.Figure()
     fig.add_trace(
@@ -67,7 +68,7 @@ else:
     st.plotly_chart(
         style(
             fig,
-            x_title=f"{METRIC_LABELS.get(metric, metric)} with 95% CI "
+            x_title=f"{METRIC_LABELS.get(metric, metric)} ({unit}) with 95% CI "
             "(outlined: significant after FDR)",
             y_title=attribute,
             height=max(300, 60 * len(groups)),

@@ -142,7 +142,10 @@ for metric, symbol in (("sensitivity", "circle"), ("specificity", "diamond")):
     )
 st.plotly_chart(
     style(
-        fig, x_title="Proportion (0-1) with 95% CI", y_title="", height=120 + 60 * len(rows) // 3
+        fig,
+        x_title="Proportion (0-1) with 95% CI",
+        y_title="Model · metric",
+        height=120 + 60 * len(rows) // 3,
     ),
     width="stretch",
 )
