@@ -196,9 +196,10 @@ def _frame_load(db_url: str, key: tuple) -> Future:
 
 
 def forget_frames() -> None:
-    """Drop every loaded frame (the benchmark's cold start; tests)."""
+    """Drop every loaded frame and background result (the benchmark's cold start; tests)."""
     with _loads_lock:
         _loads.clear()
+        _unpaired_jobs.clear()
     _frame_view.clear()
 
 
@@ -826,6 +827,50 @@ def _unpaired(db_url: str, key: tuple, hour: str) -> list[dict[str, Any]] | None
     return [dataclasses.asdict(r) for r in unpaired_summary(engine(), now)]
 
 
+UNPAIRED_PENDING = object()
+_unpaired_jobs: dict[tuple, Future] = {}
+
+
+def unpaired_if_ready() -> list[dict[str, Any]] | object | None:
+    """:func:`unpaired`, computed in a background thread (a scan of every AI result: seconds
+    at a million studies); ``UNPAIRED_PENDING`` until done, so the ingest page never waits."""
+    hour = utcnow().replace(minute=0, second=0, microsecond=0).isoformat()
+    key = (url(), data_version().view_key, hour)
+    with _loads_lock:
+        fut = _unpaired_jobs.get(key)
+        start = fut is None
+        if start:
+            fut = _unpaired_jobs[key] = Future()
+            for old in [k for k, f in _unpaired_jobs.items() if f.done()][:-2]:
+                del _unpaired_jobs[old]
+    if start:
+        eng = engine()
+
+        def job() -> None:
+            try:
+                try:
+                    from connectors.store_writer import unpaired_summary
+                except ImportError:
+                    fut.set_result(None)
+                    return
+                now = datetime.fromisoformat(hour)
+                fut.set_result([dataclasses.asdict(r) for r in unpaired_summary(eng, now)])
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+        if LOAD_FRAME_IN_BACKGROUND:
+            threading.Thread(target=job, name="vigil-unpaired", daemon=True).start()
+        else:
+            job()
+    if not fut.done():
+        return UNPAIRED_PENDING
+    if fut.exception() is not None:
+        with _loads_lock:
+            _unpaired_jobs.pop(key, None)
+        raise fut.exception()
+    return fut.result()
+
+
 def unpaired() -> list[dict[str, Any]] | None:
     """AI results paired with a read, waiting, or stale (the connectors' summary): a scan of
     every result, so cached per data version and hour (its 'stale' cut-off moves with time)."""
@@ -1353,7 +1398,16 @@ def warm_up() -> float:
         discordant_cases(m, adjudicated=True)
         measured_roi_figures(m)
     measured_roi_figures(None)
-    unpaired()
+    for m, res in model_results(latest_results()).items():  # the drift page's default view
+        block = res.get("drift") or {}
+        columns, windows, scopes = block.get("columns"), drift_windows(block), drift_scopes(block)
+        if columns and windows and scopes:
+            found = drift_findings(block)
+            col = found["column"].iloc[0] if len(found) else columns[0]
+            distribution(
+                m, col, scopes[0], tuple(block.get("reference_windows") or []), windows[-1]
+            )
+    unpaired_if_ready()  # the same background job the ingest page reads
     turnaround_table("turnaround_min")
     turnaround_table("read_min")
     read_time_coverage()

@@ -234,7 +234,13 @@ def benjamini_hochberg(pvalues, q: float = 0.05) -> tuple[np.ndarray, np.ndarray
     adj = np.empty(m)
     adj[order] = np.minimum(adj_sorted, 1.0)
     adjusted[ok] = adj
-    rejected[ok] = adj <= q
+    # decide by the step-up rule itself, p_(i) <= q i / m for the largest such i, not by
+    # ``adj <= q``: p * m / i can round just above q when p_(i) == q i / m exactly
+    passes = pv[order] <= np.arange(1, m + 1) / m * q
+    k = int(np.nonzero(passes)[0].max()) + 1 if passes.any() else 0
+    hit = np.zeros(m, dtype=bool)
+    hit[order[:k]] = True
+    rejected[ok] = hit
     return rejected, adjusted
 
 

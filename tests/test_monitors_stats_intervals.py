@@ -171,6 +171,13 @@ def test_benjamini_hochberg_matches_statsmodels(p: list[float]) -> None:
     assert list(rejected) == list(ref_rej)
 
 
+def test_benjamini_hochberg_rejects_at_the_boundary() -> None:
+    """p_(3) == q * 3 / 3 exactly is rejected (p * m / i rounds to 0.05000000000000001)."""
+    rejected, _ = benjamini_hochberg([0.0, 0.0, 0.05], 0.05)
+    ref_rej, _, _, _ = multipletests([0.0, 0.0, 0.05], alpha=0.05, method="fdr_bh")
+    assert list(rejected) == list(ref_rej) == [True, True, True]
+
+
 def test_benjamini_hochberg_skips_untested() -> None:
     rejected, adjusted = benjamini_hochberg([0.01, math.nan, 0.04], 0.05)
     ref_rej, ref_adj, _, _ = multipletests([0.01, 0.04], method="fdr_bh")

@@ -275,19 +275,24 @@ def _fairness(
 def _rescoring(
     rescored: pd.DataFrame | None, info: ModelInfo, frame: pd.DataFrame
 ) -> dict[str, Any] | None:
+    """Production vs re-run agreement, judged against the limits the model's re-scoring spec
+    declares (per case, mean, flip rate); the monitors' defaults when it declares none."""
+    from models.rescore import declared_tolerance
+    from monitors.rescoring import rescoring_agreement
+
     if rescored is None or rescored.empty:
         return None
     if "label" not in rescored.columns:  # reference labels give the paired DeLong comparison
         labels = frame[["study_id", "label"]].drop_duplicates("study_id")
         rescored = rescored.merge(labels, on="study_id", how="left")
-    try:
-        from monitors import rescoring
-    except ImportError:
-        return None
-    fn = getattr(rescoring, "rescoring_agreement", None)
-    if fn is None:
-        return None
-    return fn(rescored, threshold=info.operating_threshold).to_dict()
+    limits: dict[str, float] = {}
+    if tol := declared_tolerance(info):
+        limits = {
+            "tolerance": tol["case_abs"],
+            "mean_tolerance": tol["mean_abs"],
+            "max_flip_rate": tol["flip_rate"],
+        }
+    return rescoring_agreement(rescored, threshold=info.operating_threshold, **limits).to_dict()
 
 
 def coverage_rows(

@@ -48,8 +48,19 @@ else:
     st.dataframe(dl, hide_index=True, width="stretch")
 
 st.subheader("AI results waiting for a radiologist's read")
-unpaired = data.unpaired()
-if unpaired is None:
+
+
+@st.fragment(run_every=1.5)
+def _poll_unpaired() -> None:
+    if data.unpaired_if_ready() is not data.UNPAIRED_PENDING:
+        st.rerun(scope="app")
+
+
+unpaired = data.unpaired_if_ready()
+if unpaired is data.UNPAIRED_PENDING:
+    st.info("Counting AI results and reads… (a scan of every result; this fills in by itself)")
+    _poll_unpaired()
+elif unpaired is None:
     st.info("The pairing summary is not available in this build.")
 else:
     table = pd.DataFrame(unpaired)
