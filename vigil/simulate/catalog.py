@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitors.frame import AGE_BANDS as _MONITOR_AGE_BANDS
+
 # --- sites ---------------------------------------------------------------------------------
 
 
@@ -73,13 +75,8 @@ ETHNICITIES = (
 )
 SEXES = ("F", "M", "U")
 
-AGE_BANDS: tuple[tuple[str, int, int], ...] = (  # same bands as monitors.frame.AGE_BANDS
-    ("0-17", 0, 17),
-    ("18-39", 18, 39),
-    ("40-64", 40, 64),
-    ("65-79", 65, 79),
-    ("80+", 80, 200),
-)
+# the monitors' bands, so the manifest's per-band truth is exactly what the fairness monitor scans
+AGE_BANDS: tuple[tuple[str, int, int], ...] = tuple(_MONITOR_AGE_BANDS)
 
 # --- procedures ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from monitors.frame import SUBGROUP_ATTRIBUTES  # the manifest states truth per scanned group
 from vigil.simulate import catalog as C
 from vigil.simulate.config import SimulationConfig
 from vigil.simulate.events import Event, schedule
@@ -335,17 +336,6 @@ def _subgroup_values(net: Network) -> dict[str, np.ndarray]:
         ],
         "scanner_model": np.array([s.model for s in C.SCANNERS], dtype=object)[c["scanner"]],
     }
-
-
-SUBGROUP_ATTRIBUTES = (
-    "sex",
-    "age_band",
-    "race",
-    "ethnicity",
-    "site",
-    "scanner_manufacturer",
-    "patient_class",
-)
 
 
 def _group_codes(net: Network) -> dict[str, tuple[np.ndarray, list[str]]]:
