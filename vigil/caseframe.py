@@ -15,6 +15,7 @@ with only a preliminary read, or none, is ``pending``.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -298,9 +299,9 @@ def _adbc_uri(engine: Engine) -> str | None:
         mod = "adbc_driver_postgresql"
     else:
         return None
-    try:
-        __import__(f"{mod}.dbapi")
-    except ImportError:
+    # find, do not import: the SQLite driver's own copy of SQLite must never be loaded into a
+    # process that also uses Python's sqlite3 (see _SQLITE_CHILD below)
+    if importlib.util.find_spec(mod) is None:
         return None
     if engine.dialect.name == "sqlite":
         return str(Path(db).resolve())

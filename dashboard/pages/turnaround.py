@@ -9,7 +9,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, widgets
 from dashboard.theme import colour_for, style
 from monitors.results import Status
 from monitors.turnaround import MedianCI, median_difference
@@ -24,6 +24,8 @@ if not data.model_names():
     st.info("No models yet.")
     st.stop()
 model = st.selectbox("Model", data.model_names())
+if not widgets.case_data_ready("Turnaround and read time"):
+    st.stop()
 table = data.turnaround_table("turnaround_min")
 table = table[table["model"] == model]
 read = data.turnaround_table("read_min")
