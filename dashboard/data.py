@@ -1004,6 +1004,37 @@ def _stored_trend(db_url: str, run_id: int, model: str) -> pd.DataFrame | None:
     return pd.DataFrame(rows, columns=TREND_COLUMNS)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stored_weekly_trend(db_url: str, run_id: int, model: str) -> pd.DataFrame | None:
+    res = model_results(_run_results(db_url, run_id)).get(model) or {}
+    weeks = (res.get("trends") or {}).get("week")
+    if not weeks:
+        return None
+    rows = [
+        {
+            "period": p["period"],
+            "start": p.get("start"),
+            "metric": metric,
+            "value": e.get("value"),
+            "ci_low": e.get("ci_low"),
+            "ci_high": e.get("ci_high"),
+            "n": e.get("n"),
+            "status": e.get("status"),
+            "n_results": p.get("n_results"),
+        }
+        for p in weeks
+        for metric, e in (p.get("metrics") or {}).items()
+    ]
+    return pd.DataFrame(rows, columns=TREND_COLUMNS)
+
+
+def stored_weekly_trend(model: str) -> pd.DataFrame | None:
+    """The weekly trend the last `vigil monitor` run stored (``trends.week``, the same
+    performance_trend rows per ISO week), without the case frame; None when absent."""
+    run = data_version().monitor_run
+    return _stored_weekly_trend(url(), run, model) if run else None
+
+
 def stored_monthly_trend(model: str) -> pd.DataFrame | None:
     """The monthly trend the last `vigil monitor` run stored (its ``windows``: the same
     monitors.performance.performance_trend rows), without the case frame; None before a run

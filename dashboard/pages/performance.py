@@ -1,8 +1,8 @@
 """Model performance: trends with CI bands, the control chart and its alarms, per-site
 comparison, and the threshold what-if.
 
-Monthly trends and the control chart come from the last `vigil monitor` run (no case frame);
-weekly trends, per-site figures and the what-if need every case: they wait for the frame,
+Monthly and weekly trends and the control chart come from the last `vigil monitor` run (no case
+frame); per-site figures and the what-if need every case: they wait for the frame,
 which loads in the background, and say so."""
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ metric = c3.selectbox("Metric", list(data.METRICS_SHOWN), format_func=METRIC_LAB
 card = next(m for m in data.models() if m["name"] == model)
 colour = colour_for(model, names)
 
-stored = data.stored_monthly_trend(model) if freq == "M" else None
+stored = data.stored_monthly_trend(model) if freq == "M" else data.stored_weekly_trend(model)
 ready = stored is not None or case_data_ready("This trend, the per-site figures and the what-if")
 if stored is not None:
     trend = stored
     run = data.latest_run_meta() or {}
-    st.caption(f"Monthly figures of monitor run {run.get('run_id')} (the monitors' own).")
+    period = "Monthly" if freq == "M" else "Weekly"
+    st.caption(f"{period} figures of monitor run {run.get('run_id')} (the monitors' own).")
 elif ready:
     trend = data.performance_trend(model, freq)
 else:
