@@ -62,6 +62,18 @@ def _check_pages(results: dict, gate: threading.Event, calls: list[int]) -> None
     assert specs and any(t.get("mode") == "lines+markers" for t in specs[0]["data"])
     assert LOADING_TEXT in _infos(at)
     assert not [s for s in at.slider]  # no what-if until the cases are in
+    # the weekly trend comes from the run as well: switching period never waits for cases
+    at.radio[0].set_value("W").run()
+    assert not at.exception and not data.frame_ready()
+    model = next(sb.value for sb in at.selectbox if sb.value in results["models"])
+    metric = next(sb.value for sb in at.selectbox if sb.value in data.METRICS_SHOWN)
+    weeks = results["models"][model]["trends"]["week"]
+    ok_weeks = [w["period"] for w in weeks if w["metrics"][metric]["status"] == "ok"]
+    lines = [t for t in plotly_specs(at)[0]["data"] if t.get("mode") == "lines+markers"]
+    if ok_weeks:
+        assert list(lines[0]["x"]) == ok_weeks
+    else:  # a small store: every week below the minimum n, said in words, no empty chart
+        assert not lines and any("too few cases" in w.value for w in at.warning)
     # discordance needs every case: a loading state, not a blocked render
     t0 = time.monotonic()
     open_page(at, "discordance")
