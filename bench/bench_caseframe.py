@@ -121,31 +121,10 @@ def _columns(frame):
 
 def build_store(engine, frame, infos) -> None:
     """Bulk-write a case frame into a migrated, empty store (SQLite or PostgreSQL)."""
-    from sqlalchemy import insert
-
-    from vigil.store.tables import AIModel, Site
+    from monitor_frames import seed_sites_and_models
 
     with engine.begin() as conn:
-        conn.execute(
-            insert(Site), [{"code": str(s), "name": str(s)} for s in frame["site"].unique()]
-        )
-        for i, m in enumerate(infos, start=1):
-            conn.execute(
-                insert(AIModel),
-                [
-                    {
-                        "id": i,
-                        "name": m.name,
-                        "finding": m.finding,
-                        "operating_threshold": m.operating_threshold,
-                        "baseline_sensitivity": m.baseline_sensitivity,
-                        "baseline_specificity": m.baseline_specificity,
-                        "go_live_date": m.go_live_date,
-                        "status": "active",
-                    }
-                ],
-            )
-    ids = {m.name: i for i, m in enumerate(infos, start=1)}
+        ids = seed_sites_and_models(conn, frame, infos)
     study, result, read = _columns(frame)
     result["model_id"] = [ids[m] for m in result["model_id"]]
     pg = engine.dialect.name == "postgresql"

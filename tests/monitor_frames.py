@@ -204,12 +204,50 @@ def frame_from_truth(truth: pd.DataFrame, models) -> pd.DataFrame:
     return df[list(CASE_FRAME_COLUMNS)]
 
 
+def seed_sites_and_models(conn, frame: pd.DataFrame, models) -> dict[str, int]:
+    """Insert the frame's sites and the models' cards (ids 1..n); returns model name -> id.
+    Shared by the test store below and bench/bench_caseframe.py's bulk store."""
+    from sqlalchemy import insert
+
+    from vigil.store.tables import AIModel, Site
+
+    conn.execute(insert(Site), [{"code": str(s), "name": str(s)} for s in frame["site"].unique()])
+    ids = {}
+    for i, m in enumerate(models, start=1):
+        conn.execute(
+            insert(AIModel),
+            [
+                {
+                    "id": i,
+                    "name": m.name,
+                    "finding": m.finding,
+                    "operating_threshold": m.operating_threshold,
+                    "baseline_sensitivity": m.baseline_sensitivity,
+                    "baseline_specificity": m.baseline_specificity,
+                    "go_live_date": m.go_live_date,
+                    "status": "active",
+                    "vendor": "",
+                    "product": "",
+                    "modality": "CT",
+                    "body_part": "",
+                    "intended_use": "",
+                    "clearance_id": "",
+                    "current_version": "",
+                    "baseline_period": "",
+                    "owner": "",
+                }
+            ],
+        )
+        ids[m.name] = i
+    return ids
+
+
 def seed_store_from_frame(engine, frame: pd.DataFrame, models) -> None:
     """Write a case frame's rows into the store (sites, models, studies, AI results, reads) with
     bulk inserts, so that the loader and the runner read them back through SQL."""
     from sqlalchemy import insert
 
-    from vigil.store.tables import AIModel, AIResult, FinalRead, Site, Study
+    from vigil.store.tables import AIResult, FinalRead, Study
 
     def ts(v):
         return None if pd.isna(v) else v.to_pydatetime()
@@ -218,36 +256,7 @@ def seed_store_from_frame(engine, frame: pd.DataFrame, models) -> None:
         return None if pd.isna(v) else v
 
     with engine.begin() as conn:
-        conn.execute(
-            insert(Site), [{"code": str(s), "name": str(s)} for s in frame["site"].unique()]
-        )
-        ids = {}
-        for i, m in enumerate(models, start=1):
-            conn.execute(
-                insert(AIModel),
-                [
-                    {
-                        "id": i,
-                        "name": m.name,
-                        "finding": m.finding,
-                        "operating_threshold": m.operating_threshold,
-                        "baseline_sensitivity": m.baseline_sensitivity,
-                        "baseline_specificity": m.baseline_specificity,
-                        "go_live_date": m.go_live_date,
-                        "status": "active",
-                        "vendor": "",
-                        "product": "",
-                        "modality": "CT",
-                        "body_part": "",
-                        "intended_use": "",
-                        "clearance_id": "",
-                        "current_version": "",
-                        "baseline_period": "",
-                        "owner": "",
-                    }
-                ],
-            )
-            ids[m.name] = i
+        ids = seed_sites_and_models(conn, frame, models)
         rows = frame.to_dict("records")
         studies, results, reads = [], [], []
         for r in rows:
