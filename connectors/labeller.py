@@ -80,8 +80,8 @@ class Labeller:
         self._cache: dict[tuple[str, str], TextLabel | None] = {}
         self.findings: dict[str, re.Pattern[str]] = {}
         extra = extra_synonyms or {}
-        names = set(data.get("findings", {})) | set(extra)
-        for name in names:
+        fnames = set(data.get("findings", {})) | set(extra)
+        for name in fnames:
             syn = list(data.get("findings", {}).get(name, {}).get("synonyms", []))
             syn += list(extra.get(name, ()))
             if not syn:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any, Protocol
 
 from connectors.errors import MessageRejected
 from connectors.events import (
@@ -40,6 +41,8 @@ SEX = {"F": "F", "M": "M", "U": "U", "O": "O", "A": "O", "N": "U"}
 
 Scope = tuple[int, int] | None
 _MISS = object()
+# True when this module runs as a mypyc-built extension (setup.py), not as Python source.
+COMPILED = not __file__.endswith(".py")
 
 
 # A location compiled for the hot path: (segment, OBX-3 code or None, field, component,
@@ -53,7 +56,8 @@ _OBR_4 = Loc("OBR", None, 4)
 _MSH_7 = (Loc("MSH", None, 7),)
 
 
-Getter = Callable[[Message, Scope], tuple[str, "Loc | None"]]
+class Getter(Protocol):
+    def __call__(self, msg: Message, scope: Scope = None) -> tuple[str, Loc | None]: ...
 
 
 def _getter_source(specs: tuple[Spec, ...]) -> str:
@@ -177,7 +181,16 @@ class Mapper:
         specs = compile_locs
 
         def c(locs: tuple[Loc, ...]) -> Getter:
-            return compile_getter(compile_locs(locs), self._position)
+            specs = compile_locs(locs)
+            if not COMPILED:
+                return compile_getter(specs, self._position)
+
+            # Built with mypyc (see setup.py): the generic loop runs as C, and a generated
+            # Python function would only slow it down.
+            def get(msg: Message, scope: Scope = None) -> tuple[str, Loc | None]:
+                return self._get(msg, specs, scope)
+
+            return get  # type: ignore[return-value]
 
         self._g_site = c(d["site"]["code"])
         self._site_codes = d["site"]["codes"]
@@ -284,7 +297,7 @@ class Mapper:
     def _codes(self, msg: Message, seg: str) -> dict[str, list[int]]:
         """SEG-3.1 (unescaped) -> positions of the segments named ``seg``, per message."""
         key = ("codes", seg)
-        idx = msg.cache.get(key)
+        idx: Any = msg.cache.get(key)
         if idx is None:
             idx = {}
             fcache = msg.fcache
@@ -385,9 +398,10 @@ class Mapper:
                     else:
                         continue
             else:
-                pos = self._position(msg, seg, code, grp, scope)
-                if pos is None:
+                pos2 = self._position(msg, seg, code, grp, scope)
+                if pos2 is None:
                     continue
+                pos = pos2
             f = fcache[pos] or msg.fields_at(pos)
             if len(f) <= field:
                 continue
@@ -413,7 +427,11 @@ class Mapper:
         specs = self._compiled.get(locs)
         if specs is None:
             specs = self._compiled[locs] = compile_locs(locs)
-        return self._when(msg, lambda m, sc: self._get(m, specs, sc), scope)
+
+        def getter(m: Message, sc: Scope = None) -> tuple[str, Loc | None]:
+            return self._get(m, specs, sc)
+
+        return self._when(msg, getter, scope)  # type: ignore[arg-type]
 
     def _when(self, msg: Message, getter: Getter, scope: Scope = None) -> datetime | None:
         v, loc = getter(msg, scope)
@@ -527,7 +545,7 @@ class Mapper:
         return None
 
     def patient(self, msg: Message, at: datetime | None) -> PatientInfo:
-        cached = msg.cache.get("patient")
+        cached: Any = msg.cache.get("patient")
         if cached is None:
             pid = self._patient_id(msg, self._c_id)
             cached = msg.cache["patient"] = (
@@ -609,7 +627,7 @@ class Mapper:
                 proc_code, proc_name = c or None, n or None
                 break
         pclass_raw = self._g_pclass(msg, scope)[0]
-        extra = None
+        extra: dict[str, str] | None = None
         if self._g_extra:
             extra = {}
             for name, getter in self._g_extra:
