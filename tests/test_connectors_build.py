@@ -151,3 +151,12 @@ def test_build_maps_exactly_as_the_source(tmp_path: Path, samples_dir: Path) -> 
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def test_build_switches_are_documented() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for switch in ("VIGIL_COMPILE=0", "VIGIL_CONNECTORS_SOURCE=1", "_compiled.json"):
+        assert switch in readme
+    setup_py = (REPO / "setup.py").read_text(encoding="utf-8")
+    for name in ("framing", "hl7text", "parse", "phi", "labeller", "mapper"):
+        assert f'"connectors/{name}.py"' in setup_py and f"`{name}`" in readme
