@@ -3,6 +3,12 @@
 No field here may hold a patient name, MRN, birth date or report text: the map layer has
 already turned the MRN into a pseudonym, the birth date into an age at study, and the report
 into a label with the phrase that decided it.
+
+Events are values: nothing changes one after it is built (the mapper shares equal PatientInfo
+objects between messages). They are not ``frozen=True`` dataclasses, though: a frozen
+dataclass's ``__init__`` calls ``object.__setattr__`` once per field, which was 6.5 % of all the
+instructions parse+map executes per message (bench/bench_instructions.py). ``unsafe_hash=True``
+keeps them hashable, as frozen ones were; "unsafe" only if someone mutated one, which nothing does.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PatientInfo:
     pseudonym: str | None = None
     sex: str | None = None
@@ -21,7 +27,7 @@ class PatientInfo:
     age_at_study: int | None = None  # years, from birth date and exam/order time; DOB not kept
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class StudyInfo:
     site_code: str
     accession: str
@@ -38,14 +44,14 @@ class StudyInfo:
     extra: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PatientUpdate:
     """ADT A01/A04/A08/A31: demographics for a pseudonymous patient."""
 
     patient: PatientInfo
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PatientMerge:
     """ADT A40 (and A47): the prior pseudonym is merged into the surviving one."""
 
@@ -53,7 +59,7 @@ class PatientMerge:
     prior: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OrderEvent:
     """ORM^O01 / OMI^O23: a study is ordered (or its order updated)."""
 
@@ -61,7 +67,7 @@ class OrderEvent:
     patient: PatientInfo
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AIResultEvent:
     """The AI vendor's ORU^R01: a score and call for one model and finding on one study."""
 
@@ -75,7 +81,7 @@ class AIResultEvent:
     received_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReadEvent:
     """The RIS's ORU^R01 report reduced to a label per finding."""
 
