@@ -9,7 +9,7 @@ measured in the same run on the same files:
     2,000 rows (the floor of storing anything per message in SQLite).
 
     .venv/bin/python bench/bench_ingest.py [--studies 20000] [--months 12] [--workers 2]
-        [--sim-dir DIR] [--no-postgres]
+        [--sim-dir DIR] [--no-postgres | --no-sqlite]
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sim-dir", type=Path, default=None, help="reuse a simulation folder")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (a 1M-study year)")
     args = ap.parse_args()
 
     from connectors.ingest import iter_files
@@ -131,7 +132,7 @@ def main() -> None:
         em = baseline_executemany(n, Path(tmp) / "baseline.sqlite")
         print(f"baseline sqlite executemany: {n / em:>10,.0f} msg/s (1 row per message)")
 
-        targets = [("sqlite", f"sqlite:///{tmp}/bench.sqlite")]
+        targets = [] if args.no_sqlite else [("sqlite", f"sqlite:///{tmp}/bench.sqlite")]
         schema = f"bench_{uuid.uuid4().hex[:10]}"
         if not args.no_postgres:
             targets.append(("postgresql", f"{PG_BASE}?options=-csearch_path%3D{schema}"))
