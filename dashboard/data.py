@@ -817,14 +817,13 @@ def dead_letters_by_reason() -> pd.DataFrame:
     return df.drop(columns="_replayed").sort_values("messages", ascending=False)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _unpaired(db_url: str, key: tuple, hour: str) -> list[dict[str, Any]] | None:
+def _unpaired_rows(eng: Any, hour: str) -> list[dict[str, Any]] | None:
     try:
         from connectors.store_writer import unpaired_summary
     except ImportError:
         return None
     now = datetime.fromisoformat(hour)
-    return [dataclasses.asdict(r) for r in unpaired_summary(engine(), now)]
+    return [dataclasses.asdict(r) for r in unpaired_summary(eng, now)]
 
 
 UNPAIRED_PENDING = object()
@@ -832,8 +831,10 @@ _unpaired_jobs: dict[tuple, Future] = {}
 
 
 def unpaired_if_ready() -> list[dict[str, Any]] | object | None:
-    """:func:`unpaired`, computed in a background thread (a scan of every AI result: seconds
-    at a million studies); ``UNPAIRED_PENDING`` until done, so the ingest page never waits."""
+    """AI results paired with a read, waiting, or stale (the connectors' summary; None when
+    the connectors are not installed). A scan of every AI result (seconds at a million
+    studies), so computed in a background thread once per data version and hour (its 'stale'
+    cut-off moves with time); ``UNPAIRED_PENDING`` until done, so the ingest page never waits."""
     hour = utcnow().replace(minute=0, second=0, microsecond=0).isoformat()
     key = (url(), data_version().view_key, hour)
     with _loads_lock:
@@ -848,13 +849,7 @@ def unpaired_if_ready() -> list[dict[str, Any]] | object | None:
 
         def job() -> None:
             try:
-                try:
-                    from connectors.store_writer import unpaired_summary
-                except ImportError:
-                    fut.set_result(None)
-                    return
-                now = datetime.fromisoformat(hour)
-                fut.set_result([dataclasses.asdict(r) for r in unpaired_summary(eng, now)])
+                fut.set_result(_unpaired_rows(eng, hour))
             except BaseException as exc:
                 fut.set_exception(exc)
 
@@ -869,13 +864,6 @@ def unpaired_if_ready() -> list[dict[str, Any]] | object | None:
             _unpaired_jobs.pop(key, None)
         raise fut.exception()
     return fut.result()
-
-
-def unpaired() -> list[dict[str, Any]] | None:
-    """AI results paired with a read, waiting, or stale (the connectors' summary): a scan of
-    every result, so cached per data version and hour (its 'stale' cut-off moves with time)."""
-    hour = utcnow().replace(minute=0, second=0, microsecond=0).isoformat()
-    return _unpaired(url(), data_version().view_key, hour)
 
 
 # --- audit --------------------------------------------------------------------------------
@@ -981,27 +969,34 @@ def measured_roi_figures(model: str | None) -> dict:
 # --- performance (monitors.performance, cached per data version) ---------------------------
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _stored_trend(db_url: str, run_id: int, model: str) -> pd.DataFrame | None:
-    res = model_results(_run_results(db_url, run_id)).get(model) or {}
-    if not res.get("windows"):
-        return None
+def _trend_frame(periods: list[dict], *, period: str, start: str, n_results: str) -> pd.DataFrame:
+    """Stored per-period metric entries -> one TREND_COLUMNS row per period and metric.
+
+    Monthly windows and weekly trends store the same entries under different key names."""
     rows = [
         {
-            "period": w["window"],
-            "start": w.get("from"),
+            "period": p[period],
+            "start": p.get(start),
             "metric": metric,
             "value": e.get("value"),
             "ci_low": e.get("ci_low"),
             "ci_high": e.get("ci_high"),
             "n": e.get("n"),
             "status": e.get("status"),
-            "n_results": w.get("n_cases"),
+            "n_results": p.get(n_results),
         }
-        for w in res["windows"]
-        for metric, e in (w.get("metrics") or {}).items()
+        for p in periods
+        for metric, e in (p.get("metrics") or {}).items()
     ]
     return pd.DataFrame(rows, columns=TREND_COLUMNS)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stored_trend(db_url: str, run_id: int, model: str) -> pd.DataFrame | None:
+    res = model_results(_run_results(db_url, run_id)).get(model) or {}
+    if not res.get("windows"):
+        return None
+    return _trend_frame(res["windows"], period="window", start="from", n_results="n_cases")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -1010,22 +1005,7 @@ def _stored_weekly_trend(db_url: str, run_id: int, model: str) -> pd.DataFrame |
     weeks = (res.get("trends") or {}).get("week")
     if not weeks:
         return None
-    rows = [
-        {
-            "period": p["period"],
-            "start": p.get("start"),
-            "metric": metric,
-            "value": e.get("value"),
-            "ci_low": e.get("ci_low"),
-            "ci_high": e.get("ci_high"),
-            "n": e.get("n"),
-            "status": e.get("status"),
-            "n_results": p.get("n_results"),
-        }
-        for p in weeks
-        for metric, e in (p.get("metrics") or {}).items()
-    ]
-    return pd.DataFrame(rows, columns=TREND_COLUMNS)
+    return _trend_frame(weeks, period="period", start="start", n_results="n_results")
 
 
 def stored_weekly_trend(model: str) -> pd.DataFrame | None:
