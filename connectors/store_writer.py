@@ -402,14 +402,6 @@ class StoreWriter:
                         conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
                         conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_MIB * 1024}")
                         conn.commit()
-                    elif self.dialect == "postgresql":
-                        # psycopg prepares a statement server-side after 5 runs, and PostgreSQL
-                        # may then keep one generic plan made while the tables were empty: a
-                        # sequential scan of `study` per id look-up, which stalled a 1M-study
-                        # backfill (without autovacuum nothing ever replans it). Plan each
-                        # execution with its values and the tables' current size instead.
-                        conn.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
-                        conn.commit()
                     with conn.begin():
                         outcomes = self._write(conn, items, now)
                         if after is not None:

@@ -34,6 +34,22 @@ def test_timestamps_round_trip_as_utc(engine) -> None:
     assert got == local.astimezone(UTC)
 
 
+def test_every_connection_gets_the_session_settings(engine) -> None:
+    """SQLite: WAL and FULL sync (an ACK means durable). PostgreSQL: every statement planned
+    with its values, never a generic plan kept from when the tables were empty (a prepared
+    id look-up stuck on a sequential scan stalled a 1M-study backfill)."""
+    for _ in range(2):  # a fresh connection, then one back from the pool after a rollback
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == (
+                    "force_custom_plan"
+                )
+            else:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            conn.rollback()
+
+
 def test_naive_timestamp_is_refused(engine) -> None:
     with Session(engine) as s:
         s.add(Site(code="NGH"))

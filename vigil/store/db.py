@@ -34,6 +34,17 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _postgresql_session(dbapi_conn, _record) -> None:
+    # psycopg prepares a statement server-side after 5 runs, and PostgreSQL may then keep one
+    # generic plan made while the tables were empty: a sequential scan of `study` per id
+    # look-up, which stalled a 1M-study backfill (a server without autovacuum never replans
+    # it). Plan each execution with its values and the tables' current size instead.
+    cur = dbapi_conn.cursor()
+    cur.execute("SET plan_cache_mode = force_custom_plan")
+    cur.close()
+    dbapi_conn.commit()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; creates the SQLite file's folder when needed."""
     parsed = make_url(url)
@@ -45,7 +56,9 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "connect", _postgresql_session)
+    return engine
 
 
 def alembic_config(engine: Engine) -> Config:
