@@ -29,6 +29,7 @@ COMPILED_MODULES = [
     "connectors/phi.py",
     "connectors/labeller.py",
     "connectors/mapper.py",
+    "connectors/rows.py",
 ]
 STAMP = Path("connectors") / "_compiled.json"
 

@@ -1,4 +1,4 @@
-"""Instructions per message of parse+map, compiled and from source: a figure the load can't move.
+"""Instructions per message, compiled and from source: a figure the load can't move.
 
 This machine's speed swings by 50 % from minute to minute (shared hosts), so a few percent of
 difference cannot be read off timings. valgrind's callgrind counts the instructions a run
@@ -6,10 +6,14 @@ executes; the marginal count per message (a run of ``--n`` messages minus a run 
 divided by the difference) leaves out start-up, imports and profile loading.
 
     .venv/bin/python bench/bench_instructions.py [--n0 500] [--n 2500] [--feeds SIM/feeds]
+        [--stage map|store]
 
 Messages: every 3rd message of four middle months of every sender's files (all types), in file
-order; a fresh ``Pipeline``. Needs ``valgrind`` (Debian package). Runs the compiled build and
-the source (``VIGIL_CONNECTORS_SOURCE=1``) in turn.
+order; a fresh ``Pipeline``. ``--stage map`` (default) counts parse+map; ``--stage store`` counts
+what a single-process ``vigil ingest`` does per message: parse+map, flatten, and the store
+writer's batches into a fresh SQLite file (2,000 messages a transaction). Needs ``valgrind``
+(Debian package). Runs the compiled build, the build with ``rows`` (the writer's folding) from
+source, and the source (``VIGIL_CONNECTORS_SOURCE=1``) in turn.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import sys
+import sys, os
 from pathlib import Path
+if os.environ.get("BENCH_SOURCE_ONLY"):
+    import connectors
+    names = os.environ["BENCH_SOURCE_ONLY"].split(",")
+    sys.meta_path.insert(0, connectors._SourceFirst(names, connectors._HERE))
 from connectors.framing import split_messages
 from connectors.pipeline import Pipeline
 from vigil.settings import load_settings
@@ -39,18 +47,34 @@ for f in files:
         msgs.extend(split_messages(f.read_bytes()))
 msgs = msgs[::3][:n]
 assert len(msgs) == n, f"only {len(msgs)} messages in {feeds}"
-pipe = Pipeline(load_settings(demo=True))
-for raw in msgs:
-    try:
-        pipe.handle(raw)
-    except Exception:
-        pass
+settings = load_settings(demo=True, **({"database_url": sys.argv[3]} if len(sys.argv) > 3 else {}))
+pipe = Pipeline(settings)
+if len(sys.argv) > 3:  # --stage store
+    from connectors.ingest import process_raw
+    from connectors.rows import flatten
+    from connectors.store_writer import Accepted, StoreWriter
+    from vigil.store.db import open_store
+
+    key = settings.deadletter_key.get_secret_value()
+    writer = StoreWriter(open_store(settings), key, bulk=True)
+    for k in range(0, n, 2000):
+        items = [process_raw(pipe, raw) for raw in msgs[k : k + 2000]]
+        writer.write([flatten(it.mapped) if type(it) is Accepted else it for it in items])
+else:
+    for raw in msgs:
+        try:
+            pipe.handle(raw)
+        except Exception:
+            pass
 """
 
 
-def instructions(feeds: Path, n: int, source: bool) -> int:
+def instructions(feeds: Path, n: int, source: bool, stage: str, source_only: str = "") -> int:
     env = {**os.environ, "VIGIL_CONNECTORS_SOURCE": "1" if source else "0"}
+    env["BENCH_SOURCE_ONLY"] = source_only
+    env["PYTHONHASHSEED"] = "0"  # the same dict layouts in every run: counts repeat exactly
     with tempfile.TemporaryDirectory() as tmp:
+        store = [f"sqlite:///{tmp}/store.sqlite"] if stage == "store" else []
         out = subprocess.run(
             [
                 "valgrind",
@@ -63,6 +87,7 @@ def instructions(feeds: Path, n: int, source: bool) -> int:
                 CHILD,
                 str(feeds),
                 str(n),
+                *store,
             ],
             env=env,
             capture_output=True,
@@ -80,7 +105,9 @@ def main() -> None:
     ap.add_argument("--n0", type=int, default=500)
     ap.add_argument("--n", type=int, default=2500)
     ap.add_argument("--feeds", type=Path, default=None, help="feeds/ of a `vigil simulate` run")
+    ap.add_argument("--stage", choices=("map", "store"), default="map")
     args = ap.parse_args()
+    what = "parse+map" if args.stage == "map" else "parse+map+flatten+store"
     with tempfile.TemporaryDirectory() as tmp:
         feeds = args.feeds
         if feeds is None:
@@ -88,11 +115,14 @@ def main() -> None:
 
             simulate(SimulationConfig(studies=8000, months=12, seed=1, out=Path(tmp) / "sim"))
             feeds = Path(tmp) / "sim" / "feeds"
-        for label, source in (("compiled build", False), ("source (Python)", True)):
-            a = instructions(feeds, args.n0, source)
-            b = instructions(feeds, args.n, source)
+        runs = [("compiled build", False, ""), ("source (Python)", True, "")]
+        if args.stage == "store":
+            runs.insert(1, ("build, rows from source", False, "rows"))
+        for label, source, only in runs:
+            a = instructions(feeds, args.n0, source, args.stage, only)
+            b = instructions(feeds, args.n, source, args.stage, only)
             per = (b - a) / (args.n - args.n0)
-            print(f"{label:<16}: {per:>10,.0f} instructions per message (parse+map)")
+            print(f"{label:<24}: {per:>10,.0f} instructions per message ({what})")
 
 
 if __name__ == "__main__":

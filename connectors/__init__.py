@@ -2,7 +2,7 @@
 
 PHI is pseudonymised in the map layer, before anything reaches the store.
 
-The hot path (framing, hl7text, parse, phi, labeller, mapper) is compiled to C by mypyc when
+The hot path (framing, hl7text, parse, phi, labeller, mapper, rows) is compiled to C by mypyc when
 Vigil is installed (setup.py). Python prefers a compiled module over its source, so an edit made
 after the build would silently not run: this package checks the build's record of what it
 compiled (``_compiled.json``, by content) and, if any source changed since, runs every compiled

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import MessageRejected
+from connectors.rows import flatten, study_key_missing
 from connectors.store_writer import (
     DEADLETTER,
     DUPLICATE,
@@ -27,8 +29,6 @@ from connectors.store_writer import (
     Rejected,
     StoreWriter,
     fallback_control_id,
-    flatten,
-    study_key_missing,
 )
 from vigil.errors import InvalidInputError
 from vigil.settings import Settings
@@ -38,8 +38,6 @@ HL7_SUFFIXES = {".hl7", ".txt", ".msg", ".dat", ".batch", ".hl7v2", ""}
 
 def process_raw(pipeline: Any, raw: bytes, max_bytes: int | None = None) -> Item:
     """One raw message -> what the store writer should do with it (never raises)."""
-    from connectors.errors import MessageRejected
-
     if max_bytes is not None and len(raw) > max_bytes:
         return _rejected_from_header(
             pipeline, raw, "too_large", f"message is {len(raw)} bytes; the limit is {max_bytes}"
@@ -61,17 +59,16 @@ def process_raw(pipeline: Any, raw: bytes, max_bytes: int | None = None) -> Item
         return _rejected_from_header(
             pipeline, raw, "internal_error", f"{type(exc).__name__} while mapping"
         )
-    outcome = getattr(result, "outcome", None)
-    mapped = getattr(result, "mapped", result)
-    if outcome == "ignored" or getattr(result, "ignored", False):
+    if result.outcome == "ignored":
         return Ignored(
-            getattr(result, "sender", "") or "",
-            getattr(result, "control_id", "") or fallback_control_id(raw),
-            getattr(result, "message_type", "") or "",
-            getattr(result, "profile", "") or "",
+            result.sender or "",
+            result.control_id or fallback_control_id(raw),
+            result.message_type or "",
+            result.profile or "",
         )
-    if not mapped.control_id:
-        mapped.control_id = fallback_control_id(raw)
+    if not result.control_id:
+        result.control_id = fallback_control_id(raw)
+    mapped = result
     if study_key_missing(mapped):
         return Rejected(
             mapped.sender,

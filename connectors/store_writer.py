@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -37,14 +35,18 @@ from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import IntegrityError
 
-from connectors.events import (
-    AIResultEvent,
-    MappedMessage,
-    PatientInfo,
-    PatientMerge,
-    PatientUpdate,
-    ReadEvent,
-    StudyInfo,
+from connectors.events import MappedMessage
+from connectors.rows import (
+    EARLIEST_COLS,
+    FIRST_COLS,
+    LATEST_COLS,
+    S_SITE,
+    S_UID,
+    FlatMessage,
+    flatten,
+    fold,
+    sqlite_utc_text,
+    uid_only_studies,
 )
 from vigil.errors import StoreError
 from vigil.store.tables import (
@@ -92,10 +94,6 @@ class Rejected:
     ack_code: str = "AE"
 
 
-# A mapped message flattened to plain tuples (see :func:`flatten`): what ``vigil ingest``
-# workers send to the writer process. Tuples of str/float/datetime pickle in C; the event
-# dataclasses cost more to pickle and rebuild than the writer spends storing them.
-FlatMessage = tuple[str, str, str, str, tuple[tuple[Any, ...], ...]]
 Item = Accepted | Ignored | Rejected | FlatMessage
 
 STORED, DUPLICATE, IGNORED, DEADLETTER = "stored", "duplicate", "ignored", "deadletter"
@@ -114,80 +112,6 @@ def fallback_control_id(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
 
 
-_STUDY_FIELDS = attrgetter(*(f.name for f in dataclass_fields(StudyInfo)))
-_PATIENT_FIELDS = attrgetter(*(f.name for f in dataclass_fields(PatientInfo)))
-_AI_FIELDS = attrgetter("model_name", "finding", "model_version", "score", "call", "received_at")
-_READ_FIELDS = attrgetter(
-    "finding",
-    "label",
-    "label_source",
-    "evidence",
-    "report_status",
-    "radiologist",
-    "reported_at",
-    "read_started_at",
-    "read_ended_at",
-)
-# positions in the flattened StudyInfo / PatientInfo tuples
-S_SITE, S_ACC, S_UID, S_EXTRA = 0, 1, 2, 12
-P_PSEUDO = 0
-
-
-def flatten(m: MappedMessage) -> FlatMessage:
-    """``m`` as (sender, control id, type, profile, events), every event a plain tuple.
-
-    Events: ("U", patient), ("M", surviving, prior), ("O", study, patient),
-    ("R", study, patient, model, finding, version, score, call, received_at) and
-    ("F", study, patient, finding, label, source, evidence, status, radiologist, reported_at,
-    read_started_at, read_ended_at); study and patient are their dataclasses' field tuples.
-    """
-    out: list[tuple[Any, ...]] = []
-    for ev in m.events:
-        cls = type(ev)
-        if cls is PatientUpdate:
-            out.append(("U", _flat_patient(ev.patient)))  # type: ignore[union-attr]
-        elif cls is PatientMerge:
-            out.append(("M", ev.surviving, ev.prior))  # type: ignore[union-attr]
-        else:
-            st = _STUDY_FIELDS(ev.study)  # type: ignore[union-attr]
-            st = (*st[:9], _us(st[9]), _us(st[10]), _us(st[11]), st[12])
-            pt = _flat_patient(ev.patient)  # type: ignore[union-attr]
-            if cls is AIResultEvent:
-                f = _AI_FIELDS(ev)
-                out.append(("R", st, pt, *f[:5], _us(f[5])))
-            elif cls is ReadEvent:
-                f = _READ_FIELDS(ev)
-                out.append(("F", st, pt, *f[:6], _us(f[6]), _us(f[7]), _us(f[8])))
-            else:
-                out.append(("O", st, pt))
-    return (m.sender, m.control_id, m.message_type, m.profile, tuple(out))
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
-
-
-def _us(value: datetime | None) -> int | datetime | None:
-    """An aware datetime as integer microseconds since the epoch (UTC).
-
-    Unpickling an aware datetime costs about 3 us, an int almost nothing; :func:`_dt` turns it
-    back. A naive datetime is passed through as it is, so the store still refuses it.
-    """
-    if value is None or value.tzinfo is None:
-        return value
-    return (value - _EPOCH) // _ONE_US
-
-
-def _dt(value: int | datetime | None) -> datetime | None:
-    if type(value) is int:
-        return _EPOCH + timedelta(microseconds=value)
-    return value  # type: ignore[return-value]
-
-
-def _flat_patient(p: PatientInfo | None) -> tuple[Any, ...] | None:
-    return None if p is None else _PATIENT_FIELDS(p)
-
-
 def placeholder_accession(study_uid: str) -> str:
     """Accession used for a study known only by its Study Instance UID (fits 64 characters)."""
     if len(study_uid) <= 60:
@@ -197,17 +121,6 @@ def placeholder_accession(study_uid: str) -> str:
 
 def is_placeholder(accession: str) -> bool:
     return accession.startswith(("uid:", "uid#"))
-
-
-def study_key_missing(mapped: MappedMessage) -> bool:
-    """True when an event names a study by neither accession nor Study UID (cannot be paired)."""
-    for ev in mapped.events:
-        study = getattr(ev, "study", None)
-        if study is not None and not study.accession and not study.study_uid:
-            return True
-        if study is not None and not study.site_code:
-            return True
-    return False
 
 
 # --- table clauses used for writes (JSON None must be SQL NULL for COALESCE to work) --------
@@ -229,29 +142,6 @@ T_RESULT = _clause(AIResult)
 T_READ = _clause(FinalRead)
 T_LEDGER = _clause(ReceivedMessage)
 T_DEAD = _clause(DeadLetter)
-
-# Study columns by how a later message updates them.
-LATEST_COLS = (
-    "study_uid",
-    "patient_pseudonym",
-    "modality",
-    "procedure_code",
-    "procedure_name",
-    "scanner_manufacturer",
-    "scanner_model",
-    "patient_class",
-    "age_at_study",
-    "sex",
-    "race",
-    "ethnicity",
-    "ordered_at",
-    "exam_started_at",
-    "exam_ended_at",
-    "extra",
-)  # a newer non-null value wins (order updates)
-EARLIEST_COLS = ("prelim_report_at", "final_report_at")  # turnaround counts from the first one
-FIRST_COLS = ("read_started_at", "read_ended_at")  # the read that made the first final
-STUDY_COLS = LATEST_COLS + EARLIEST_COLS + FIRST_COLS
 
 STATUS_RANK = {"F": 1, "C": 2, "A": 2}  # P never current; a correction/addendum beats a final
 _MIN_TS = datetime.min.replace(tzinfo=UTC)
@@ -611,112 +501,27 @@ class StoreWriter:
     # -- events ----------------------------------------------------------------------------
 
     def _store_events(self, conn: Connection, messages: list[FlatMessage], now: datetime) -> None:
-        studies: dict[tuple[str, str], dict[str, Any]] = {}
-        patients: dict[str, list[Any]] = {}
-        merges: list[tuple[str, str]] = []
-        results: dict[tuple[tuple[str, str], str, str], dict[str, Any]] = {}
-        reads: list[tuple[tuple[str, str], tuple[Any, ...], str, datetime | None]] = []
-        new_models: dict[str, dict[str, Any]] = {}
-        merge_patient = self._merge_patient
-
-        uid_only: list[tuple[Any, ...]] = []
-        for msg in messages:
-            for ev in msg[4]:
-                if ev[0] in "ORF":
-                    st = ev[1]
-                    if not st[S_ACC] and st[S_UID]:
-                        uid_only.append(st)
+        uid_only = uid_only_studies(messages)
         uid_keys = self._resolve_uid_only(conn, uid_only) if uid_only else {}
-
-        for sender, control_id, _mt, _profile, events in messages:
-            src = f"{sender}|{control_id}"[:200]
-            for ev in events:
-                kind = ev[0]
-                if kind == "U":
-                    merge_patient(patients, ev[1])
-                    continue
-                if kind == "M":
-                    merges.append((ev[1], ev[2]))
-                    continue
-                st, pt = ev[1], ev[2]
-                if st[S_ACC]:
-                    key = (st[S_SITE], st[S_ACC][:64])
-                elif st[S_UID]:
-                    key = uid_keys[(st[S_SITE], st[S_UID])]
-                else:
-                    continue  # cannot be paired; the pipeline dead-letters these
-                row = studies.get(key)
-                if row is None:
-                    row = studies[key] = dict.fromkeys(STUDY_COLS)
-                _merge_study(row, st, pt)
-                merge_patient(patients, pt)
-                if kind == "R":
-                    _, _, _, model_name, finding, version, score, call, received_at = ev
-                    received_at = _dt(received_at)
-                    if model_name not in self._models:
-                        new_models.setdefault(
-                            model_name,
-                            {
-                                "name": model_name[:100],
-                                "finding": finding[:64],
-                                "current_version": (version or "")[:64],
-                            },
-                        )
-                    rkey = (key, model_name, finding)
-                    prev = results.get(rkey)
-                    rec = received_at or now
-                    if prev is None or prev["received_at"] <= rec:
-                        results[rkey] = {
-                            "model_version": (version or "")[:64],
-                            "score": score,
-                            "call": call,
-                            "received_at": rec,
-                            "source_message_id": src,
-                        }
-                elif kind == "F":
-                    status = (ev[7] or "F").upper()[:4]
-                    reported_at = _dt(ev[9])
-                    if status == "P":
-                        _earliest(row, "prelim_report_at", reported_at)
-                    else:
-                        _earliest(row, "final_report_at", reported_at)
-                        if row["read_started_at"] is None:
-                            row["read_started_at"] = _dt(ev[10])
-                        if row["read_ended_at"] is None:
-                            row["read_ended_at"] = _dt(ev[11])
-                    reads.append((key, ev, src, reported_at))
-
-        self._ensure_sites(conn, {k[0] for k in studies})
-        if patients:
-            self._upsert_patients(conn, patients, now)
-        ids = self._upsert_studies(conn, studies)
-        if merges:
-            self._apply_merges(conn, merges, now)
-        if new_models:
-            self._ensure_models(conn, new_models, now)
-        if results:
+        b = fold(messages, uid_keys, self._models, now)
+        self._ensure_sites(conn, {k[0] for k in b.studies})
+        if b.patients:
+            self._upsert_patients(conn, b.patients, now)
+        ids = self._upsert_studies(conn, b.studies)
+        if b.merges:
+            self._apply_merges(conn, b.merges, now)
+        if b.new_models:
+            self._ensure_models(conn, b.new_models, now)
+        if b.results:
             rows = []
-            for (skey, model_name, finding), vals in results.items():
+            for (skey, model_name, finding), vals in b.results.items():
                 vals["study_id"] = ids[skey]
                 vals["model_id"] = self._models[model_name]
                 vals["finding"] = finding[:64]
                 rows.append(vals)
             self._executemany(conn, self._result_upsert, rows)
-        if reads:
-            self._insert_reads(conn, reads, ids)
-
-    @staticmethod
-    def _merge_patient(patients: dict[str, list[Any]], p: tuple[Any, ...] | None) -> None:
-        if p is None or not p[0]:
-            return
-        cur = patients.get(p[0])
-        if cur is None:
-            patients[p[0]] = [p[1], p[2], p[3]]
-            return
-        for i in range(3):
-            v = p[i + 1]
-            if v is not None:
-                cur[i] = v
+        if b.reads:
+            self._insert_reads(conn, b.reads, ids)
 
     def _upsert_patients(
         self, conn: Connection, patients: dict[str, list[Any]], now: datetime
@@ -1015,76 +820,11 @@ def _last_value_cached(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return cached
 
 
-def sqlite_utc_text(value: datetime | None) -> str | None:
-    """What UTCDateTime + SQLAlchemy's SQLite DATETIME store for ``value``, in one step.
-
-    Same refusal of naive times; a test checks the text equals SQLAlchemy's for many values.
-    """
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: Vigil stores timezone-aware UTC only")
-    if value.utcoffset():
-        value = value.astimezone(UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
-
-
 def _aware_utc(value: datetime | None) -> datetime | None:
     """UTCDateTime's bind step for PostgreSQL (timestamptz takes aware datetimes as they are)."""
     if value is not None and value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: Vigil stores timezone-aware UTC only")
     return value
-
-
-def _earliest(row: dict[str, Any], col: str, value: datetime | None) -> None:
-    if value is not None and (row[col] is None or value < row[col]):
-        row[col] = value
-
-
-_STUDY_LATEST = tuple(
-    enumerate(
-        (
-            "site_code",
-            "accession",
-            "study_uid",
-            "modality",
-            "procedure_code",
-            "procedure_name",
-            "scanner_manufacturer",
-            "scanner_model",
-            "patient_class",
-            "ordered_at",
-            "exam_started_at",
-            "exam_ended_at",
-        )
-    )
-)[2:]  # by position in the flattened StudyInfo; site and accession are the key
-_PATIENT_LATEST = (
-    (0, "patient_pseudonym"),
-    (4, "age_at_study"),
-    (1, "sex"),
-    (2, "race"),
-    (3, "ethnicity"),
-)
-
-
-def _merge_study(row: dict[str, Any], st: tuple[Any, ...], p: tuple[Any, ...] | None) -> None:
-    """Fold one event's study facts into the batch's row (a newer non-null value wins)."""
-    for i, name in _STUDY_LATEST:
-        value = st[i]
-        if value is not None:
-            row[name] = _dt(value) if i >= 9 else value
-    extra = st[S_EXTRA]
-    if extra:
-        row["extra"] = {**(row["extra"] or {}), **extra}
-    if p is not None:
-        for i, name in _PATIENT_LATEST:
-            value = p[i]
-            if value is not None:
-                row[name] = value
 
 
 # --- dashboard query ----------------------------------------------------------------------

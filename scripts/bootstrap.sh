@@ -17,7 +17,7 @@ fi
 
 # the compiled hot path (setup.py) is rebuilt whenever its sources change
 stamp_want="$(cat pyproject.toml setup.py scripts/bootstrap.sh \
-  connectors/{framing,hl7text,parse,phi,labeller,mapper}.py | sha256sum | cut -d' ' -f1)"
+  connectors/{framing,hl7text,parse,phi,labeller,mapper,rows}.py | sha256sum | cut -d' ' -f1)"
 stamp_file=.venv/.vigil-bootstrap-stamp
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp_want" ]; then
   exit 0

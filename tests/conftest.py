@@ -20,15 +20,18 @@ from sqlalchemy import Engine, create_engine, text
 from vigil.settings import Settings, get_settings
 from vigil.store.db import dispose_all, open_store
 
-PG_BASE = os.environ.get("VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_BASE = os.environ.get(
+    "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = (REPO.parent / "shared" / "hl7-samples").resolve()
 
 
 def _pg_required() -> bool:
-    return os.environ.get("CI", "").lower() == "true" or os.environ.get(
-        "VIGIL_TEST_REQUIRE_POSTGRES"
-    ) == "1"
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("VIGIL_TEST_REQUIRE_POSTGRES") == "1"
+    )
 
 
 _pg_ok: bool | None = None

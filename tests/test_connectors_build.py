@@ -85,18 +85,29 @@ sys.path.insert(0, sys.argv[3])
 from connectors.errors import MessageRejected
 from connectors.framing import split_messages
 from connectors.pipeline import Pipeline
-from connectors.store_writer import flatten
+from connectors.rows import flatten, fold, sqlite_utc_text, uid_only_studies
 import connectors
+from datetime import UTC, datetime
 from vigil.settings import load_settings
 
 pipe = Pipeline(load_settings(demo=True))
-out = []
+out, flat = [], []
 for raw in split_messages(open(sys.argv[1], "rb").read()):
     try:
         m = pipe.handle(raw)
-        out.append(["ok", m.outcome, m.note, repr(flatten(m))])
+        flat.append(flatten(m))
+        out.append(["ok", m.outcome, m.note, repr(flat[-1])])
     except MessageRejected as exc:
         out.append(["rejected", exc.reason_code, exc.reason, exc.sender, exc.control_id])
+# what the store writer makes of them: one batch folded, and its timestamps as stored
+now = datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=UTC)
+uid_keys = {(st[0], st[2]): (st[0], "uid:" + st[2]) for st in uid_only_studies(flat)}
+b = fold(flat, uid_keys, {"known-model": 1}, now)
+for row in b.studies.values():
+    for col in ("ordered_at", "exam_started_at", "final_report_at", "read_started_at"):
+        row[col + "_text"] = sqlite_utc_text(row[col])
+for name in ("studies", "patients", "merges", "results", "reads", "new_models"):
+    out.append([name, repr(getattr(b, name))])
 json.dump({"compiled": connectors.compiled_in_use(), "results": out}, open(sys.argv[2], "w"))
 """
 
@@ -147,7 +158,8 @@ def test_build_maps_exactly_as_the_source(tmp_path: Path, samples_dir: Path) -> 
     assert compiled["compiled"] == built_modules()
     a, b = compiled["results"], source["results"]
     assert len(a) == len(b) > 2000
-    outcomes = {r[0] if r[0] == "rejected" else r[1] for r in b}
+    assert len(b[-6][1]) > 10_000 and len(b[-2][1]) > 1000  # studies and reads were folded
+    outcomes = {r[0] if r[0] == "rejected" else r[1] for r in b if r[0] in {"ok", "rejected"}}
     assert {"rejected", "mapped", "ignored"} <= outcomes  # the corpus exercises every path
     diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
     assert not diffs, f"{len(diffs)} messages differ, first: {a[diffs[0]]} != {b[diffs[0]]}"
@@ -158,5 +170,5 @@ def test_build_switches_are_documented() -> None:
     for switch in ("VIGIL_COMPILE=0", "VIGIL_CONNECTORS_SOURCE=1", "_compiled.json"):
         assert switch in readme
     setup_py = (REPO / "setup.py").read_text(encoding="utf-8")
-    for name in ("framing", "hl7text", "parse", "phi", "labeller", "mapper"):
+    for name in ("framing", "hl7text", "parse", "phi", "labeller", "mapper", "rows"):
         assert f'"connectors/{name}.py"' in setup_py and f"`{name}`" in readme

@@ -260,7 +260,7 @@ ZONES = [UTC, timezone(timedelta(hours=1)), timezone(-timedelta(hours=5, minutes
 def test_fast_sqlite_timestamp_text_equals_sqlalchemys(value):
     from sqlalchemy.dialects import sqlite
 
-    from connectors.store_writer import sqlite_utc_text
+    from connectors.rows import sqlite_utc_text
     from vigil.store.types import UTCDateTime
 
     dialect = sqlite.dialect()

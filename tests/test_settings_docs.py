@@ -38,7 +38,7 @@ def test_every_command_has_help() -> None:
 
     root = get_command(app)
     for name, cmd in root.commands.items():  # type: ignore[attr-defined]
-        assert (cmd.help or cmd.short_help), f"`vigil {name}` has no help text"
+        assert cmd.help or cmd.short_help, f"`vigil {name}` has no help text"
         assert name in top.output
 
 

@@ -129,3 +129,35 @@ def test_db_commands_migrate_and_report(settings) -> None:
     assert up.exit_code == 0 and "0001" in up.output
     after = runner.invoke(app, ["db", "current"])
     assert after.exit_code == 0 and "up to date" in after.output
+
+
+def test_sqlite_fast_binding_stores_exactly_what_sqlite3_stores() -> None:
+    """None and bool go through a registered adapter (a dict hit, not two failed attribute
+    look-ups); what reaches the table must not change by a bit."""
+    import sqlite3
+
+    from vigil.store.db import register_sqlite_fast_binding
+
+    values = [None, True, False, 0, 1, -7, 2.5, "x", "", b"\x00b"]
+
+    def stored() -> list[tuple[object, str]]:
+        conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE TABLE t (v)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
+        rows = conn.execute("SELECT v, typeof(v) FROM t ORDER BY rowid").fetchall()
+        conn.close()
+        return rows
+
+    keys = [(type(None), sqlite3.PrepareProtocol), (bool, sqlite3.PrepareProtocol)]
+    saved = {k: sqlite3.adapters.pop(k) for k in keys if k in sqlite3.adapters}
+    try:
+        plain = stored()
+        register_sqlite_fast_binding()
+        assert all(k in sqlite3.adapters for k in keys)
+        fast = stored()
+    finally:
+        for k in keys:
+            sqlite3.adapters.pop(k, None)
+        sqlite3.adapters.update(saved)
+    assert fast == plain
+    assert plain[0] == (None, "null") and plain[1] == (1, "integer")
