@@ -9,7 +9,7 @@ measured in the same run on the same files:
     2,000 rows (the floor of storing anything per message in SQLite).
 
     .venv/bin/python bench/bench_ingest.py [--studies 20000] [--months 12] [--workers 2]
-        [--sim-dir DIR] [--no-postgres | --no-sqlite]
+        [--sim-dir DIR] [--no-postgres | --no-sqlite] [--write-batch 24000]
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def baseline_executemany(n: int, path: Path) -> float:
     return dt
 
 
-def run_ingest(url: str, files: list[Path], workers: int) -> tuple[object, float, float]:
+def run_ingest(
+    url: str, files: list[Path], workers: int, write_batch: int = 24_000
+) -> tuple[object, float, float]:
     from connectors.ingest import ingest_files
     from vigil.settings import load_settings
     from vigil.store.db import dispose_all, open_store
@@ -86,7 +88,7 @@ def run_ingest(url: str, files: list[Path], workers: int) -> tuple[object, float
     settings = load_settings(demo=True, database_url=url)
     engine = open_store(settings)
     (w0, k0), t0 = cpu_split(), time.perf_counter()
-    summary = ingest_files(files, settings, engine, workers=workers)
+    summary = ingest_files(files, settings, engine, workers=workers, write_batch=write_batch)
     wall = time.perf_counter() - t0
     w1, k1 = cpu_split()
     dispose_all()
@@ -103,6 +105,7 @@ def main() -> None:
     ap.add_argument("--studies", type=int, default=20_000)
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--write-batch", type=int, default=24_000, help="messages per transaction")
     ap.add_argument("--sim-dir", type=Path, default=None, help="reuse a simulation folder")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (a 1M-study year)")
@@ -143,7 +146,7 @@ def main() -> None:
                 conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         try:
             for name, url in targets:
-                summary, wall, cpu = run_ingest(url, files, args.workers)
+                summary, wall, cpu = run_ingest(url, files, args.workers, args.write_batch)
                 o = summary.outcomes
                 print(
                     f"vigil ingest -> {name:<10}: {summary.messages / wall:>10,.0f} msg/s wall, "

@@ -370,7 +370,7 @@ def ingest_files(
     *,
     workers: int | None = None,
     piece_bytes: int = 2_000_000,
-    write_batch: int = 6000,
+    write_batch: int = 24_000,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest ``files`` into ``engine``; ``on_progress(bytes_done, messages_done)`` as it goes.
@@ -434,7 +434,10 @@ def ingest_files(
                 initializer=_init_worker,
                 initargs=(settings_kwargs(settings),),
             ) as pool:
-                results = _in_order(pool, pieces, workers * 2 + 2)
+                # enough pieces in flight to keep the workers busy while a batch is written
+                # (~1,000 bytes a message: a batch spans write_batch * 1000 / piece_bytes pieces)
+                ahead = workers * 2 + 2 + write_batch * 1000 // piece_bytes
+                results = _in_order(pool, pieces, ahead)
                 for batch in _batched(results, write_batch, file_done):
                     store(batch)
     finally:
