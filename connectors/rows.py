@@ -166,24 +166,11 @@ _TWO_DIGITS: tuple[str, ...] = tuple(f"{i:02d}" for i in range(100))
 
 # --- folding a batch ---------------------------------------------------------------------
 
-_STUDY_LATEST = tuple(
-    enumerate(
-        (
-            "site_code",
-            "accession",
-            "study_uid",
-            "modality",
-            "procedure_code",
-            "procedure_name",
-            "scanner_manufacturer",
-            "scanner_model",
-            "patient_class",
-            "ordered_at",
-            "exam_started_at",
-            "exam_ended_at",
-        )
-    )
-)[2:]  # by position in the flattened StudyInfo; site and accession are the key
+# (position in the flattened StudyInfo, column): the fields after site and accession (the key)
+# up to extra, which is merged apart
+_STUDY_LATEST: tuple[tuple[int, str], ...] = tuple(
+    (i, f.name) for i, f in enumerate(dataclass_fields(StudyInfo)) if 2 <= i < S_EXTRA
+)
 _PATIENT_LATEST = (
     (0, "patient_pseudonym"),
     (4, "age_at_study"),
