@@ -68,17 +68,16 @@ def process_raw(pipeline: Any, raw: bytes, max_bytes: int | None = None) -> Item
         )
     if not result.control_id:
         result.control_id = fallback_control_id(raw)
-    mapped = result
-    if study_key_missing(mapped):
+    if study_key_missing(result):
         return Rejected(
-            mapped.sender,
-            mapped.control_id,
-            mapped.message_type,
+            result.sender,
+            result.control_id,
+            result.message_type,
             "missing_accession",
             "an event names its study by neither accession nor Study Instance UID",
             raw,
         )
-    return Accepted(mapped)
+    return Accepted(result)
 
 
 def _ack_code_for(reason_code: str) -> str:

@@ -65,9 +65,8 @@ _READ_FIELDS = attrgetter(
     "read_started_at",
     "read_ended_at",
 )
-# positions in the flattened StudyInfo / PatientInfo tuples
+# positions in the flattened StudyInfo tuple
 S_SITE, S_ACC, S_UID, S_EXTRA = 0, 1, 2, 12
-P_PSEUDO = 0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
