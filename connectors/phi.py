@@ -21,16 +21,23 @@ class Pseudonymiser:
     """HMAC pseudonyms with one secret; cached because MRNs repeat across a feed."""
 
     def __init__(self, secret: str | bytes) -> None:
-        self._key = secret.encode() if isinstance(secret, str) else secret
+        key = secret.encode() if isinstance(secret, str) else secret
+        # keyed once; each pseudonym copies it (a third of hmac.new's cost, which re-derives the
+        # padded keys every time: a 1M-study year misses the cache for most patients)
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self.patient = lru_cache(maxsize=65536)(self._patient)
         self.staff = lru_cache(maxsize=4096)(self._staff)
 
+    def _hmac(self, text: str) -> str:
+        h = self._keyed.copy()
+        h.update(text.encode())
+        return h.hexdigest()
+
     def _patient(self, authority: str, mrn: str) -> str:
-        return hmac.new(self._key, f"{authority}|{mrn}".encode(), hashlib.sha256).hexdigest()
+        return self._hmac(f"{authority}|{mrn}")
 
     def _staff(self, ident: str) -> str:
-        digest = hmac.new(self._key, f"staff|{ident}".encode(), hashlib.sha256).hexdigest()
-        return "rad-" + digest[:16]
+        return "rad-" + self._hmac(f"staff|{ident}")[:16]
 
 
 def patient_pseudonym(secret: str | bytes, authority: str, mrn: str) -> str:

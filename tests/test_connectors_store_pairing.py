@@ -224,6 +224,28 @@ def test_order_then_times_fill_in_and_patient_merge(engine):
         assert old is not None and old.merged_into == "new" and old.sex == "M"
 
 
+def test_indexed_study_columns_follow_the_newest_value_across_batches(engine):
+    """UID, pseudonym and exam start (the study's indexed columns) follow the same rule as the
+    rest: a newer non-null value wins, a message without one leaves the stored value, and the
+    indexes find the row by its new value, not its old one."""
+    w = StoreWriter(engine, None)
+    first = study(uid="1.2.3.4", exam_started_at=T0)
+    w.write([ai("m1", first, 0.9, T0)])
+    moved = study(uid="1.2.3.9", exam_started_at=T0 + timedelta(hours=2))
+    w.write([read("m2", moved, "positive", "F", T0, pat=PatientInfo(pseudonym="q" * 16))])
+    w.write([read("m3", study(uid=None), "positive", "C", T0 + timedelta(hours=5))])
+    st = _study(engine)
+    assert st.study_uid == "1.2.3.9" and st.exam_started_at == T0 + timedelta(hours=2)
+    assert st.patient_pseudonym == PAT.pseudonym  # m3's patient is PAT again: newest wins
+    with Session(engine) as s:
+        by_uid = s.exec(select(Study.id).where(Study.study_uid == "1.2.3.9")).scalars().all()
+        by_old = s.exec(select(Study.id).where(Study.study_uid == "1.2.3.4")).scalars().all()
+        by_time = s.exec(
+            select(Study.id).where(Study.exam_started_at == T0 + timedelta(hours=2))
+        ).scalars().all()
+    assert by_uid == [st.id] and by_old == [] and by_time == [st.id]
+
+
 def test_resend_after_dead_letter_is_stored_once_the_mapping_works(engine):
     from cryptography.fernet import Fernet
 
