@@ -240,9 +240,11 @@ def test_indexed_study_columns_follow_the_newest_value_across_batches(engine):
     with Session(engine) as s:
         by_uid = s.exec(select(Study.id).where(Study.study_uid == "1.2.3.9")).scalars().all()
         by_old = s.exec(select(Study.id).where(Study.study_uid == "1.2.3.4")).scalars().all()
-        by_time = s.exec(
-            select(Study.id).where(Study.exam_started_at == T0 + timedelta(hours=2))
-        ).scalars().all()
+        by_time = (
+            s.exec(select(Study.id).where(Study.exam_started_at == T0 + timedelta(hours=2)))
+            .scalars()
+            .all()
+        )
     assert by_uid == [st.id] and by_old == [] and by_time == [st.id]
 
 
