@@ -24,9 +24,18 @@ def normalise(data: bytes) -> bytes:
     return data
 
 
+_LF_TO_CR = bytes.maketrans(b"\n", b"\r")
+
+
 def split_messages(data: bytes) -> Iterator[bytes]:
     """Yield each message in ``data`` as bytes, segments ended by CR (the last one too)."""
-    data = normalise(data)
+    # LF -> CR in one pass (a third of normalise's two replaces): a CRLF becomes CR CR, and
+    # the blank segment between them is skipped below like any other, so the messages are the
+    # same (a property test compares with normalise).
+    if data.startswith(BOM):
+        data = data[3:]
+    if b"\n" in data:
+        data = data.translate(_LF_TO_CR)
     current: list[bytes] = []
     for line in data.split(b"\r"):
         seg = line.lstrip(_STRIP)

@@ -147,6 +147,11 @@ STATUS_RANK = {"F": 1, "C": 2, "A": 2}  # P never current; a correction/addendum
 _MIN_TS = datetime.min.replace(tzinfo=UTC)
 CHUNK = 900  # bound parameters per IN list
 BULK_CACHE_MIB = 512  # SQLite page cache of a backfill's writer connection
+# A backfill's connection checkpoints the WAL into the database once it holds this many pages
+# (256 MiB; SQLite's default is 1,000, i.e. after every batch): a page that several batches
+# change is copied once, and the checkpoint's fsync waits come a few times less often. The
+# last connection to close checkpoints the rest.
+BULK_CHECKPOINT_PAGES = 65_536
 
 
 def _chunks(seq: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -291,6 +296,7 @@ class StoreWriter:
                     if self.bulk:
                         conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
                         conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_MIB * 1024}")
+                        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
                         conn.commit()
                     with conn.begin():
                         outcomes = self._write(conn, items, now)

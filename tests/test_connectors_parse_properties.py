@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from connectors.errors import REASON_CODES, MessageRejected
 from connectors.events import MappedMessage
-from connectors.framing import split_messages
+from connectors.framing import normalise, split_messages
 from connectors.pipeline import Pipeline
 from vigil.settings import load_settings
 
@@ -93,3 +93,41 @@ def test_too_large(size: int) -> None:
     with pytest.raises(MessageRejected) as info:
         PIPE.handle(SEEDS[0] + b"NTE|1||" + b"x" * size + b"\r")
     assert info.value.reason_code == "too_large" and info.value.control_id
+
+
+_SEGMENTS = [
+    b"MSH|^~\\&|RIS|NGH|VIGIL|X|20260301||ORU^R01|1|P|2.5",
+    b"MSH|^~\\&|AI|NGH",
+    b"MSH",
+    b"MSHX|",
+    b"PID|1||123",
+    b"OBX|1|TX|||text ",
+    b"",
+    b"FHS|^~\\&",
+    b"BHS",
+    b"BTS|1",
+    b"FTS",
+    b"FHSX",
+]
+# mostly plain lines, so that a file with just one odd byte somewhere is common
+_PREFIXES = [b""] * 30 + [b" ", b"\t", b"\x0b", b"\x00", b"\x1c", b"\xef\xbb\xbf", b"\xef\xbb\xbf "]
+_ENDS = [b"\r"] * 20 + [b"\n", b"\r\n", b"\x1c\r", b"\x00\r", b"\r\r", b"\r \r", b""]
+_LINE = st.tuples(st.sampled_from(_PREFIXES), st.sampled_from(_SEGMENTS), st.sampled_from(_ENDS))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_LINE, max_size=25))
+@example([(b"\xef\xbb\xbf ", b"MSH|^~\\&|AI|NGH", b"\r\n"), (b"", b"PID|1||123", b"\n")])
+def test_split_equals_the_walk_over_normalised_bytes(
+    lines: list[tuple[bytes, bytes, bytes]],
+) -> None:
+    """split_messages turns LF into CR in one pass and lets the walk drop the blank segment a
+    CRLF leaves: the messages equal those of the walk over fully normalised bytes."""
+    data = b"".join(a + b + c for a, b, c in lines)
+    assert list(split_messages(data)) == list(_reference_split(normalise(data)))
+
+
+def _reference_split(data: bytes) -> list[bytes]:
+    """The walk of split_messages over already normalised bytes (no LF left to translate)."""
+    assert b"\n" not in data
+    return list(split_messages(data))
