@@ -403,10 +403,11 @@ def ingest_files(
         outcomes = writer.write(items) if items else []
         summary.messages += len(batch)
         summary.outcomes[DUPLICATE] += len(batch) - len(items)
-        for item, outcome in zip(items, outcomes, strict=True):
-            summary.outcomes[outcome] += 1
-            if outcome == DEADLETTER and isinstance(item, Rejected):
-                summary.dead_by_reason[item.reason_code] += 1
+        summary.outcomes.update(outcomes)  # counted in C; dead letters are few
+        if DEADLETTER in outcomes:
+            for item, outcome in zip(items, outcomes, strict=True):
+                if outcome == DEADLETTER and isinstance(item, Rejected):
+                    summary.dead_by_reason[item.reason_code] += 1
         if on_progress:
             on_progress(bytes_done, summary.messages)
 
