@@ -9,14 +9,22 @@ from pathlib import Path
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors.framing import split_messages
 from connectors.ingest import ingest_files, iter_files, iter_pieces, read_piece
 from vigil.settings import load_settings
 from vigil.simulate import SimulationConfig, simulate
 from vigil.store.db import dispose_all, open_store
-from vigil.store.tables import AIModel, AIResult, FinalRead, Patient, ReceivedMessage, Study
+from vigil.store.tables import (
+    AIModel,
+    AIResult,
+    DeadLetter,
+    FinalRead,
+    Patient,
+    ReceivedMessage,
+    Study,
+)
 
 
 def _pieced(files: list[Path], piece_bytes: int) -> list[bytes]:
@@ -115,6 +123,14 @@ def test_small_pieces_and_batches_store_the_same(settings, engine, tmp_path):
     ref_engine = open_store(ref_settings)
     ref = ingest_files(files, ref_settings, ref_engine, workers=0)
     expected = _stored(ref_engine)
+    # the summary's dead letters by reason are the dead-letter table's
+    dl = DeadLetter.__table__.c
+    with ref_engine.connect() as conn:
+        table = dict(
+            conn.execute(select(dl.reason_code, func.count()).group_by(dl.reason_code)).all()
+        )
+    assert table and dict(ref.dead_by_reason) == table
+    assert sum(table.values()) == ref.outcomes["deadletter"]
     dispose_all()
 
     # half the files first, then everything cut small over two workers: the first half must be
