@@ -8,12 +8,15 @@ divided by the difference) leaves out start-up, imports and profile loading.
     .venv/bin/python bench/bench_instructions.py [--n0 500] [--n 2500] [--feeds SIM/feeds]
         [--stage map|store]
 
-Messages: every 3rd message of four middle months of every sender's files (all types), in file
-order; a fresh ``Pipeline``. ``--stage map`` (default) counts parse+map; ``--stage store`` counts
-what a single-process ``vigil ingest`` does per message: parse+map, flatten, and the store
-writer's batches into a fresh SQLite file (2,000 messages a transaction). Needs ``valgrind``
-(Debian package). Runs the compiled build, the build with ``rows`` (the writer's folding) from
-source, and the source (``VIGIL_CONNECTORS_SOURCE=1``) in turn.
+Messages: every 3rd message of four middle months of every sender's files (all types),
+interleaved by position within their file, so that every prefix has the feed's mix of senders and
+types (until the fourth session of 2026-11-27 the first messages all came from the first
+sender's files, i.e. AI results only); a fresh ``Pipeline``. ``--stage map`` (default)
+counts parse+map; ``--stage store`` counts what a single-process ``vigil ingest`` does per
+message: parse+map, flatten, and the store writer's batches into a fresh SQLite file (2,000
+messages a transaction). Needs ``valgrind`` (Debian package). Runs the compiled build, the build
+with ``rows`` (the writer's folding) from source, and the source (``VIGIL_CONNECTORS_SOURCE=1``)
+in turn.
 """
 
 from __future__ import annotations
@@ -41,11 +44,11 @@ feeds, n = Path(sys.argv[1]), int(sys.argv[2])
 files = sorted(feeds.rglob("*.hl7"))
 months = sorted({f.name for f in files})
 middle = set(months[len(months) // 2 - 2 : len(months) // 2 + 2])
-msgs = []
-for f in files:
-    if f.name in middle:  # four months of every sender
-        msgs.extend(split_messages(f.read_bytes()))
-msgs = msgs[::3][:n]
+per_file = [list(split_messages(f.read_bytes()))[::3] for f in files if f.name in middle]
+# interleaved by position within its file (four months of every sender): every prefix holds
+# each file's messages in proportion to the file's size, i.e. the feed's mix
+keyed = [((j + 0.5) / len(ms), i, j) for i, ms in enumerate(per_file) for j in range(len(ms))]
+msgs = [per_file[i][j] for _, i, j in sorted(keyed)][:n]
 assert len(msgs) == n, f"only {len(msgs)} messages in {feeds}"
 settings = load_settings(demo=True, **({"database_url": sys.argv[3]} if len(sys.argv) > 3 else {}))
 pipe = Pipeline(settings)
