@@ -22,8 +22,9 @@ class Pseudonymiser:
 
     def __init__(self, secret: str | bytes) -> None:
         key = secret.encode() if isinstance(secret, str) else secret
-        # keyed once; each pseudonym copies it (a third of hmac.new's cost, which re-derives the
-        # padded keys every time: a 1M-study year misses the cache for most patients)
+        # keyed once; each pseudonym copies it (about two thirds of hmac.new's cost, which
+        # re-derives the padded keys every time: a 1M-study year misses the cache for most
+        # patients)
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self.patient = lru_cache(maxsize=65536)(self._patient)
         self.staff = lru_cache(maxsize=4096)(self._staff)
