@@ -43,8 +43,7 @@ class Pseudonymiser:
 
 def patient_pseudonym(secret: str | bytes, authority: str, mrn: str) -> str:
     """The patient pseudonym, for tools that must compute it outside the pipeline."""
-    key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, f"{authority}|{mrn}".encode(), hashlib.sha256).hexdigest()
+    return Pseudonymiser(secret).patient(authority, mrn)
 
 
 def age_in_years(birth: datetime | None, at: datetime | None) -> int | None:

@@ -27,6 +27,13 @@ def pseudo(authority: str, mrn: str) -> str:
     return hmac.new(SECRET.encode(), f"{authority}|{mrn}".encode(), hashlib.sha256).hexdigest()
 
 
+def test_patient_pseudonym_helper_is_the_documented_hmac() -> None:
+    from connectors.phi import patient_pseudonym
+
+    assert patient_pseudonym(SECRET, "NGH", "1089963") == pseudo("NGH", "1089963")
+    assert patient_pseudonym(SECRET.encode(), "EMC", "77") == pseudo("EMC", "77")
+
+
 # file -> ("mapped", [event summaries]) | ("ignored", None) | ("rejected", reason_code)
 GOLDEN: dict[str, tuple[str, object]] = {
     # PID-3 PID_1^^^ADT1, PID-8 F, born 20141014, MSH-7 20220324 -> 7 years
