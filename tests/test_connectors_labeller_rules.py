@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from connectors.events import ReadEvent
-from connectors.labeller import Labeller
+from connectors.labeller import Labeller, Phrases, _phrase_re
 from connectors.pipeline import Pipeline
 from connectors.profile import SHIPPED_DIR
 from vigil.settings import load_settings
@@ -151,3 +154,52 @@ def test_deciding_phrase_is_the_cue_and_mention_only(text: str, label: str, kept
     assert kept in got.phrase.lower()
     for leak in ("Quux", "Zebediah", "14:05", "2026"):
         assert leak not in got.phrase
+
+
+# --- the fast phrase matcher finds what the reference regular expression finds ---------------
+
+_DEFAULT = tomllib.loads((SHIPPED_DIR / "labeller" / "default.toml").read_text(encoding="utf-8"))
+_LISTS = [
+    *(_DEFAULT["cues"][k] for k in ("negation_before", "negation_after", "uncertain")),
+    _DEFAULT["cues"]["clause_breaks"],
+    *(f["synonyms"] for f in _DEFAULT["findings"].values()),
+]
+_WORDS = sorted({w for lst in _LISTS for p in lst for w in p.lower().split()})
+# pieces that make the boundary cases: hyphens and underscores (inside a word), digits,
+# punctuation, runs of white space, case changes, and non-ASCII (the reference's path)
+_GLUE = [" ", "  ", "\n", "\t", "-", "_", ".", ",", ";", "(", ")", "1", "x", "é", "İ", "K", ""]
+
+
+def _texts() -> st.SearchStrategy[str]:
+    word = st.sampled_from(_WORDS).map(str) | st.sampled_from(["is", "a", "the", "small"])
+    cased = st.tuples(word, st.sampled_from([str.lower, str.upper, str.title])).map(
+        lambda t: t[1](t[0])
+    )
+    return st.lists(st.tuples(cased, st.sampled_from(_GLUE)), max_size=14).map(
+        lambda parts: "".join(w + g for w, g in parts)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(lists=st.sampled_from(_LISTS), text=_texts())
+@example(lists=["no", "no evidence of"], text="no evidence-of no evidence of")
+@example(lists=["hemorrhage"], text="subhemorrhage hemorrhage-x HEMORRHAGE hemorrhage_")
+@example(lists=["without"], text="WİTHOUT without")
+def test_phrases_find_what_the_reference_pattern_finds(lists: list[str], text: str) -> None:
+    fast, ref = Phrases(lists), _phrase_re(lists)
+    assert [m.span() for m in fast.finditer(text)] == [m.span() for m in ref.finditer(text)]
+    got, want = fast.search(text), ref.search(text)
+    assert (got and got.span()) == (want and want.span())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    phrases=st.lists(
+        st.text(alphabet="ab -.", min_size=1, max_size=6).filter(str.strip), min_size=1, max_size=6
+    ),
+    text=st.text(alphabet="abAB -._\n", max_size=30),
+)
+def test_phrases_on_arbitrary_phrase_lists(phrases: list[str], text: str) -> None:
+    """Prefixes of each other, repeated letters, hyphens and spaces inside phrases."""
+    fast, ref = Phrases(phrases), _phrase_re(phrases)
+    assert [m.span() for m in fast.finditer(text)] == [m.span() for m in ref.finditer(text)]
