@@ -70,6 +70,9 @@ S_SITE, S_ACC, S_UID, S_EXTRA = 0, 1, 2, 12
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
+# the datetime range (years 1-9999, UTC) in microseconds since the epoch
+MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _ONE_US
+MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _ONE_US
 
 
 def to_us(value: datetime | None) -> Any:
@@ -137,13 +140,18 @@ def study_key_missing(mapped: MappedMessage) -> bool:
     return False
 
 
-def sqlite_utc_text(value: datetime | None) -> str | None:
+def sqlite_utc_text(value: datetime | int | None) -> str | None:
     """What UTCDateTime + SQLAlchemy's SQLite DATETIME store for ``value``, in one step.
 
-    Same refusal of naive times; a test checks the text equals SQLAlchemy's for many values.
+    ``value`` is an aware datetime or, as the batch fold keeps them, integer microseconds since
+    the epoch (:func:`to_us`). Same refusal of naive times; a test checks the text equals
+    SQLAlchemy's for many values.
     """
     if value is None:
         return None
+    if type(value) is int:
+        return _us_text(value)
+    assert isinstance(value, datetime)
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: Vigil stores timezone-aware UTC only")
     if value.utcoffset():
@@ -157,6 +165,35 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
         f"{year}-{d2[value.month]}-{d2[value.day]} "
         f"{d2[value.hour]}:{d2[value.minute]}:{d2[value.second]}."
         f"{str(1_000_000 + value.microsecond)[1:]}"
+    )
+
+
+def _us_text(us: int) -> str:
+    """:func:`sqlite_utc_text` of ``from_us(us)`` with integer arithmetic only (no datetime).
+
+    The date is Howard Hinnant's ``civil_from_days`` (days since 1970-01-01 -> proleptic
+    Gregorian y/m/d); a third of the time of building the datetime and formatting it.
+    """
+    if not MIN_US <= us <= MAX_US:
+        raise OverflowError(f"{us} microseconds since 1970 is outside the years 1-9999")
+    secs, micro = divmod(us, 1_000_000)
+    days, sod = divmod(secs, 86_400)
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (month <= 2)
+    year = str(y) if y >= 1000 else f"{y:04d}"
+    d2 = _TWO_DIGITS
+    hour, rest = divmod(sod, 3600)
+    minute, second = divmod(rest, 60)
+    return (
+        f"{year}-{d2[month]}-{d2[day]} {d2[hour]}:{d2[minute]}:{d2[second]}."
+        f"{str(1_000_000 + micro)[1:]}"
     )
 
 
@@ -179,7 +216,7 @@ _PATIENT_LATEST = (
 )
 
 
-def earliest(row: dict[str, Any], col: str, value: datetime | None) -> None:
+def earliest(row: dict[str, Any], col: str, value: int | None) -> None:
     if value is not None and (row[col] is None or value < row[col]):
         row[col] = value
 
@@ -189,7 +226,7 @@ def merge_study(row: dict[str, Any], st: tuple[Any, ...], p: tuple[Any, ...] | N
     for i, name in _STUDY_LATEST:
         value = st[i]
         if value is not None:
-            row[name] = from_us(value) if i >= 9 else value
+            row[name] = value  # times stay microseconds (to_us) until the row is bound
     extra = st[S_EXTRA]
     if extra:
         row["extra"] = {**(row["extra"] or {}), **extra}
@@ -234,7 +271,7 @@ class Folded:
         self.patients: dict[str, list[Any]] = {}
         self.merges: list[tuple[str, str]] = []
         self.results: dict[tuple[StudyKey, str, str], dict[str, Any]] = {}
-        self.reads: list[tuple[StudyKey, tuple[Any, ...], str, datetime | None]] = []
+        self.reads: list[tuple[StudyKey, tuple[Any, ...], str, int | None]] = []
         self.new_models: dict[str, dict[str, Any]] = {}
 
 
@@ -257,7 +294,13 @@ def fold(
     now: datetime,
 ) -> Folded:
     """Fold ``messages`` (in arrival order) into one batch of rows: the later fact wins, the
-    earliest report time is kept, every read is kept (the writer decides which is current)."""
+    earliest report time is kept, every read is kept (the writer decides which is current).
+
+    Times stay integer microseconds since the epoch, as the workers sent them (:func:`to_us`):
+    they compare as the instants do, and the writer's bind step turns them into the store's
+    type (:func:`sqlite_utc_text`, :func:`from_us`) without a datetime in between.
+    """
+    now_us = to_us(now)
     out = Folded()
     studies = out.studies
     patients = out.patients
@@ -291,7 +334,7 @@ def fold(
                 model_name: str = ev[3]
                 finding: str = ev[4]
                 version = ev[5] or ""
-                received_at = from_us(ev[8])
+                received_at = ev[8]
                 if model_name not in known_models and model_name not in new_models:
                     new_models[model_name] = {
                         "name": model_name[:100],
@@ -300,7 +343,7 @@ def fold(
                     }
                 rkey = (key, model_name, finding)
                 prev = results.get(rkey)
-                rec = received_at or now
+                rec = received_at if received_at is not None else now_us
                 if prev is None or prev["received_at"] <= rec:
                     results[rkey] = {
                         "model_version": version[:64],
@@ -311,14 +354,14 @@ def fold(
                     }
             elif kind == "F":
                 status = (ev[7] or "F").upper()[:4]
-                reported_at = from_us(ev[9])
+                reported_at = ev[9]
                 if status == "P":
                     earliest(row, "prelim_report_at", reported_at)
                 else:
                     earliest(row, "final_report_at", reported_at)
                     if row["read_started_at"] is None:
-                        row["read_started_at"] = from_us(ev[10])
+                        row["read_started_at"] = ev[10]
                     if row["read_ended_at"] is None:
-                        row["read_ended_at"] = from_us(ev[11])
+                        row["read_ended_at"] = ev[11]
                 reads.append((key, ev, src, reported_at))
     return out

@@ -40,12 +40,15 @@ from connectors.rows import (
     EARLIEST_COLS,
     FIRST_COLS,
     LATEST_COLS,
+    MIN_US,
     S_SITE,
     S_UID,
     FlatMessage,
     flatten,
     fold,
+    from_us,
     sqlite_utc_text,
+    to_us,
     uid_only_studies,
 )
 from vigil.errors import StoreError
@@ -144,7 +147,6 @@ T_LEDGER = _clause(ReceivedMessage)
 T_DEAD = _clause(DeadLetter)
 
 STATUS_RANK = {"F": 1, "C": 2, "A": 2}  # P never current; a correction/addendum beats a final
-_MIN_TS = datetime.min.replace(tzinfo=UTC)
 CHUNK = 900  # bound parameters per IN list
 BULK_CACHE_MIB = 512  # SQLite page cache of a backfill's writer connection
 # A backfill's connection checkpoints the WAL into the database once it holds this many pages
@@ -733,7 +735,7 @@ class StoreWriter:
     def _insert_reads(
         self,
         conn: Connection,
-        reads: list[tuple[tuple[str, str], tuple[Any, ...], str, datetime | None]],
+        reads: list[tuple[tuple[str, str], tuple[Any, ...], str, int | None]],
         ids: dict[tuple[str, str], int],
     ) -> None:
         fc = T_READ.c
@@ -750,7 +752,7 @@ class StoreWriter:
             )
             for rid, sid, finding, status, rep in conn.execute(q):
                 if (sid, finding) in pairs:
-                    rank = (STATUS_RANK.get(status, 1), rep or _MIN_TS, rid)
+                    rank = (STATUS_RANK.get(status, 1), MIN_US if rep is None else to_us(rep), rid)
                     current[(sid, finding)] = (rank, rid)
                     existing[(sid, finding)] = rid
         rows: list[dict[str, Any]] = []
@@ -776,7 +778,7 @@ class StoreWriter:
             seq += 1
             if status not in STATUS_RANK:
                 continue  # a preliminary read is never the current final read
-            rank = (STATUS_RANK[status], reported_at or _MIN_TS, seq)
+            rank = (STATUS_RANK[status], MIN_US if reported_at is None else reported_at, seq)
             best = current.get(pair)
             if best is None or rank > best[0]:
                 current[pair] = (rank, None)
@@ -826,8 +828,11 @@ def _last_value_cached(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return cached
 
 
-def _aware_utc(value: datetime | None) -> datetime | None:
-    """UTCDateTime's bind step for PostgreSQL (timestamptz takes aware datetimes as they are)."""
+def _aware_utc(value: datetime | int | None) -> datetime | None:
+    """UTCDateTime's bind step for PostgreSQL (timestamptz takes aware datetimes as they are;
+    the batch fold's microseconds become one)."""
+    if type(value) is int:
+        return from_us(value)
     if value is not None and value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: Vigil stores timezone-aware UTC only")
     return value

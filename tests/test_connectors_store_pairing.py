@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as hst
 from sqlalchemy import select
 from sqlmodel import Session
@@ -19,6 +19,7 @@ from connectors.events import (
     ReadEvent,
     StudyInfo,
 )
+from connectors.rows import MAX_US, MIN_US
 from connectors.store_writer import (
     DUPLICATE,
     STORED,
@@ -292,3 +293,30 @@ def test_fast_sqlite_timestamp_text_equals_sqlalchemys(value):
     assert sqlite_utc_text(value) == proc(value)
     with pytest.raises(ValueError):
         sqlite_utc_text(value.replace(tzinfo=None))
+    # the batch fold keeps times as microseconds since the epoch: the same text, by arithmetic
+    from connectors.rows import to_us
+
+    assert sqlite_utc_text(to_us(value)) == proc(value)
+
+
+@example(0)
+@example(-1)  # 1969-12-31 23:59:59.999999: negative days round down
+@example(951_782_400_000_000)  # 2000-02-29, a leap day of a 400-year leap year
+@given(hst.integers(min_value=MIN_US, max_value=MAX_US))
+@settings(max_examples=300, deadline=None)
+def test_microseconds_text_equals_the_datetimes(us: int) -> None:
+    """The fold's microsecond integers, years 1-9999: the text of the instant they stand for."""
+    from sqlalchemy.dialects import sqlite
+
+    from connectors.rows import from_us, sqlite_utc_text
+    from vigil.store.types import UTCDateTime
+
+    proc = UTCDateTime()._cached_bind_processor(sqlite.dialect())
+    assert sqlite_utc_text(us) == proc(from_us(us))
+
+
+def test_microseconds_outside_the_datetime_range_are_refused() -> None:
+    from connectors.rows import sqlite_utc_text
+
+    with pytest.raises(OverflowError):
+        sqlite_utc_text(MAX_US + 1)
