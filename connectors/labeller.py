@@ -101,33 +101,31 @@ class Phrases:
             return list(self.reference.finditer(text))
         low = text.lower()
         out: list[re.Match[str]] = []
-        pos = 0
-        while True:
-            m = fast.search(low, pos)
-            if m is None:
-                return out
-            start = m.start()
-            if start and _WORDISH.match(low, start - 1):
-                pos = start + 1  # inside a word: as the look-behind, try the next position
-                continue
+        m = _next_whole(fast, low, 0)
+        while m is not None:
             out.append(m)
-            pos = m.end()
+            m = _next_whole(fast, low, m.end())
+        return out
 
     def search(self, text: str) -> re.Match[str] | None:
         """The first match (as ``reference.search``)."""
         fast = self.fast
         if fast is None or not text.isascii():
             return self.reference.search(text)
-        low = text.lower()
-        pos = 0
-        while True:
-            m = fast.search(low, pos)
-            if m is None:
-                return None
-            start = m.start()
-            if not start or not _WORDISH.match(low, start - 1):
-                return m
-            pos = start + 1
+        return _next_whole(fast, text.lower(), 0)
+
+
+def _next_whole(fast: re.Pattern[str], low: str, pos: int) -> re.Match[str] | None:
+    """The first match at or after ``pos`` that does not start inside a word (the reference's
+    look-behind): a candidate that does is skipped, and the search goes on one position later."""
+    while True:
+        m = fast.search(low, pos)
+        if m is None:
+            return None
+        start = m.start()
+        if not start or not _WORDISH.match(low, start - 1):
+            return m
+        pos = start + 1
 
 
 class Labeller:
