@@ -1,9 +1,13 @@
-"""Batch ingest of HL7 files: split -> parse+map in worker processes -> one store writer.
+"""Batch ingest of HL7 files: worker processes read, parse, map and store pieces of the files.
 
-Why this shape: parsing and mapping are pure CPU and independent per message, so they scale
-over processes; the store wants a single writer with large transactions (SQLite has one writer
-anyway, and PostgreSQL is fastest with few big executemany statements). Messages keep file order
-(and files their sorted order), so "latest message wins" means the same thing as on the wire.
+Why this shape: parsing and mapping are pure CPU and independent per message, so they scale over
+processes. The store wants few, large transactions, and SQLite has one writer at a time anyway:
+each worker stores its own piece in one transaction, and the workers take turns in piece order
+(:class:`Turns`), so "latest message wins" means the same thing as on the wire (messages keep
+file order, files their sorted order). Storing in the worker that parsed the piece saves shipping
+every mapped message to a separate writer process (pickling, copying and rebuilding it cost about
+as much as storing it, bench/README.md), and no single process is the bottleneck: while one
+worker writes, the others parse.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.errors import MessageRejected
-from connectors.rows import flatten, study_key_missing
+from connectors.rows import study_key_missing
 from connectors.store_writer import (
     DEADLETTER,
     DUPLICATE,
@@ -266,42 +270,105 @@ def _process_chunk(raws: list[bytes] | Piece) -> list[Item | Known]:
     if isinstance(raws, Piece):
         raws = read_piece(raws)
     known = _known_keys(raws)
-    out: list[Item | Known] = []
-    for i, raw in enumerate(raws):
-        item = known.get(i) or process_raw(_pipeline, raw, _max_bytes)
-        # plain tuples cross the process boundary several times cheaper than event objects
-        out.append(flatten(item.mapped) if type(item) is Accepted else item)
-    return out
+    return [known.get(i) or process_raw(_pipeline, raw, _max_bytes) for i, raw in enumerate(raws)]
 
 
-def _register_fast_pickling() -> None:
-    """Pickle the event dataclasses as (class, field tuple): dataclass's own slots pickling
-    calls Python code per field, which made pickling cost as much as parsing."""
-    import copyreg
-    import dataclasses
-    import operator
+@dataclass
+class PieceCounts:
+    """What storing one piece did: a worker hands back only this, never the messages."""
 
-    from connectors import events as ev
-
-    for cls in (
-        ev.PatientInfo,
-        ev.StudyInfo,
-        ev.PatientUpdate,
-        ev.PatientMerge,
-        ev.OrderEvent,
-        ev.AIResultEvent,
-        ev.ReadEvent,
-        ev.MappedMessage,
-    ):
-        names = [f.name for f in dataclasses.fields(cls)]
-        if len(names) == 1:  # attrgetter of one name returns the value, not a tuple
-            copyreg.pickle(cls, lambda o, n=names[0], c=cls: (c, (getattr(o, n),)))
-        else:
-            getter = operator.attrgetter(*names)
-            copyreg.pickle(cls, lambda o, g=getter, c=cls: (c, g(o)))
+    messages: int
+    outcomes: Counter[str]
+    dead_by_reason: Counter[str]
 
 
-_register_fast_pickling()
+def _store_piece(writer: StoreWriter, batch: list[Item | Known]) -> PieceCounts:
+    """Store one piece's items in one transaction (Known ones are duplicates, not written)."""
+    items = [it for it in batch if not isinstance(it, Known)]
+    outcomes = writer.write(items) if items else []
+    counts: Counter[str] = Counter(outcomes)  # counted in C; dead letters are few
+    counts[DUPLICATE] += len(batch) - len(items)
+    dead: Counter[str] = Counter()
+    if DEADLETTER in counts:
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome == DEADLETTER and isinstance(item, Rejected):
+                dead[item.reason_code] += 1
+    return PieceCounts(len(batch), counts, dead)
+
+
+class IngestAborted(Exception):
+    """An earlier piece failed (or the run was stopped): later pieces must not be stored."""
+
+
+class Turns:
+    """Pieces are stored strictly in their order, by whichever worker parsed them.
+
+    A worker that has parsed piece ``i`` waits until pieces ``0..i-1`` are committed. A failed
+    piece ``k`` stops every piece after it (they would store facts out of order) but none before
+    it, so the run reports the first real error; :meth:`abort` stops them all.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self._cond = ctx.Condition()
+        self._next = ctx.Value("q", 0, lock=False)  # the piece whose turn it is
+        self._failed = ctx.Value("q", 2**62, lock=False)  # the first piece that failed
+
+    def wait(self, index: int) -> None:
+        with self._cond:
+            while self._next.value != index and self._failed.value >= index:
+                self._cond.wait()
+            if self._failed.value < index:
+                raise IngestAborted(f"piece {self._failed.value} failed before piece {index}")
+
+    def done(self, index: int) -> None:
+        with self._cond:
+            self._next.value = index + 1
+            self._cond.notify_all()
+
+    def fail(self, index: int) -> None:
+        with self._cond:
+            self._failed.value = min(self._failed.value, index)
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        self.fail(-1)
+
+
+_turns: Turns | None = None
+_writer: StoreWriter | None = None
+
+
+def _init_storing_worker(settings_kwargs: dict[str, Any], turns: Turns) -> None:
+    global _turns, _writer
+    import gc
+    from multiprocessing.util import Finalize
+
+    _init_worker(settings_kwargs)
+    _turns = turns
+    _writer = StoreWriter(_ledger_engine, settings_kwargs["deadletter_key"], bulk=True)
+    # close the connection when the pool stops this worker: the last one to close checkpoints
+    # the WAL into the database file
+    Finalize(_writer, _ledger_engine.dispose, exitpriority=10)
+    gc.set_threshold(*_BACKFILL_GC)
+
+
+def _parse_and_store(index: int, piece: Piece) -> PieceCounts:
+    """A worker's job: parse piece ``index``, wait for its turn, store it, pass the turn on."""
+    assert _turns is not None and _writer is not None
+    try:
+        batch = _process_chunk(piece)
+        _turns.wait(index)
+        counts = _store_piece(_writer, batch)
+    except BaseException:
+        _turns.fail(index)
+        raise
+    _turns.done(index)
+    return counts
+
+
+# Millions of short-lived event objects and large id caches: the default thresholds make the
+# cyclic GC rescan the caches over and over. Nothing here builds cycles worth chasing.
+_BACKFILL_GC = (200_000, 50, 1000)
 
 
 def settings_kwargs(settings: Settings) -> dict[str, Any]:
@@ -330,122 +397,87 @@ class IngestSummary:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
-def _in_order(
-    pool: ProcessPoolExecutor, pieces: Iterator[Piece], ahead: int
-) -> Iterator[tuple[Piece, list[Item | Known]]]:
-    """Results of ``pieces`` in their order, with at most ``ahead`` of them in flight."""
-    pending: deque[tuple[Piece, Future[list[Item | Known]]]] = deque()
-    for piece in pieces:
-        pending.append((piece, pool.submit(_process_chunk, piece)))
-        if len(pending) >= ahead:
-            p, fut = pending.popleft()
-            yield p, fut.result()
-    while pending:
-        p, fut = pending.popleft()
-        yield p, fut.result()
-
-
-def _batched(
-    results: Iterator[tuple[Piece, list[Item | Known]]],
-    size: int,
-    on_bytes: Callable[[int], None],
-) -> Iterator[list[Item | Known]]:
-    """Consecutive pieces' results joined into write batches of at least ``size`` items."""
-    batch: list[Item | Known] = []
-    for piece, items in results:
-        batch.extend(items)
-        on_bytes(piece.end - piece.start)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def ingest_files(
     files: list[Path],
     settings: Settings,
     engine: Any,
     *,
     workers: int | None = None,
-    piece_bytes: int = 2_000_000,
-    write_batch: int = 24_000,
+    piece_bytes: int = 16_000_000,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest ``files`` into ``engine``; ``on_progress(bytes_done, messages_done)`` as it goes.
 
-    ``workers=0`` parses in this process (small inputs, tests); default: one per CPU. Workers
-    read, split, parse and map pieces of about ``piece_bytes``; this process only writes, one
-    transaction per ``write_batch`` messages or so.
+    Files are cut into pieces of about ``piece_bytes`` (never inside a message); each piece is
+    stored in one transaction. ``workers=0`` does everything in this process (small inputs,
+    tests); by default one worker more than there are CPUs, so that a core whose worker waits
+    for its turn to store has another worker's parsing to do.
     """
     import gc
     import time
 
     t0 = time.perf_counter()
-    # Millions of short-lived event objects and large id caches: the default thresholds make
-    # the cyclic GC rescan the caches over and over. Nothing here builds cycles worth chasing.
-    gc.collect()
-    gc.freeze()
-    old_threshold = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 1000)
-    writer = StoreWriter(engine, settings.deadletter_key.get_secret_value(), bulk=True)
     summary = IngestSummary(files=len(files))
     bytes_done = 0
 
-    def file_done(n: int) -> None:
+    def add(piece: Piece, counts: PieceCounts) -> None:
         nonlocal bytes_done
-        bytes_done += n
+        bytes_done += piece.end - piece.start
+        summary.messages += counts.messages
+        summary.outcomes.update(counts.outcomes)
+        summary.dead_by_reason.update(counts.dead_by_reason)
         if on_progress:
             on_progress(bytes_done, summary.messages)
 
-    def store(batch: list[Item | Known]) -> None:
-        items = [it for it in batch if not isinstance(it, Known)]
-        outcomes = writer.write(items) if items else []
-        summary.messages += len(batch)
-        summary.outcomes[DUPLICATE] += len(batch) - len(items)
-        summary.outcomes.update(outcomes)  # counted in C; dead letters are few
-        if DEADLETTER in outcomes:
-            for item, outcome in zip(items, outcomes, strict=True):
-                if outcome == DEADLETTER and isinstance(item, Rejected):
-                    summary.dead_by_reason[item.reason_code] += 1
-        if on_progress:
-            on_progress(bytes_done, summary.messages)
-
-    try:
-        if workers is None:
-            workers = os.cpu_count() or 1
-        pieces = iter_pieces(files, piece_bytes)
-        results: Iterator[tuple[Piece, list[Item | Known]]]
-        if workers <= 0:
+    if workers is None:
+        workers = (os.cpu_count() or 1) + 1
+    pieces = iter_pieces(files, piece_bytes)
+    if workers <= 0:
+        gc.collect()
+        gc.freeze()
+        old_threshold = gc.get_threshold()
+        gc.set_threshold(*_BACKFILL_GC)
+        writer = StoreWriter(engine, settings.deadletter_key.get_secret_value(), bulk=True)
+        try:
             _init_worker(settings_kwargs(settings))
-            results = ((p, _process_chunk(p)) for p in pieces)
-            for batch in _batched(results, write_batch, file_done):
-                store(batch)
-        else:
-            import multiprocessing
+            for piece in pieces:
+                add(piece, _store_piece(writer, _process_chunk(piece)))
+        finally:
+            gc.set_threshold(*old_threshold)
+            gc.unfreeze()
+            if writer.bulk:
+                engine.dispose()  # pooled connections carry synchronous=NORMAL: start afresh
+    else:
+        import multiprocessing
 
-            # fork: workers start at once and share the loaded profiles; the parent holds no
-            # threads or open transactions at this point.
-            ctx = multiprocessing.get_context("fork")
-            engine.dispose()  # no pooled connection is inherited by the workers
-            with ProcessPoolExecutor(
-                workers,
-                mp_context=ctx,
-                initializer=_init_worker,
-                initargs=(settings_kwargs(settings),),
-            ) as pool:
-                # enough pieces in flight to keep the workers busy while a batch is written
-                # (~1,000 bytes a message: a batch spans write_batch * 1000 / piece_bytes pieces)
-                ahead = workers * 2 + 2 + write_batch * 1000 // piece_bytes
-                results = _in_order(pool, pieces, ahead)
-                for batch in _batched(results, write_batch, file_done):
-                    store(batch)
-    finally:
-        gc.set_threshold(*old_threshold)
-        gc.unfreeze()
-        if writer.bulk:
-            engine.dispose()  # pooled connections carry synchronous=NORMAL: start afresh
+        # fork: workers start at once and share the loaded profiles; this process holds no
+        # threads or open transactions at this point.
+        ctx = multiprocessing.get_context("fork")
+        engine.dispose()  # no pooled connection is inherited by the workers
+        turns = Turns(ctx)
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=ctx,
+            initializer=_init_storing_worker,
+            initargs=(settings_kwargs(settings), turns),
+        ) as pool:
+            pending: deque[tuple[Piece, Future[PieceCounts]]] = deque()
+            try:
+                for i, piece in enumerate(pieces):
+                    pending.append((piece, pool.submit(_parse_and_store, i, piece)))
+                    if len(pending) > 2 * workers:  # results are small: a short queue will do
+                        add(*_result(pending.popleft()))
+                while pending:
+                    add(*_result(pending.popleft()))
+            except BaseException:
+                turns.abort()  # waiting workers give up; running ones finish their piece
+                pool.shutdown(cancel_futures=True)
+                raise
     summary.seconds = time.perf_counter() - t0
     for k in (STORED, DUPLICATE, IGNORED, DEADLETTER):
         summary.outcomes.setdefault(k, 0)
     return summary
+
+
+def _result(job: tuple[Piece, Future[PieceCounts]]) -> tuple[Piece, PieceCounts]:
+    return job[0], job[1].result()

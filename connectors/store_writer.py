@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
@@ -53,6 +54,7 @@ from connectors.rows import (
 )
 from vigil.errors import StoreError
 from vigil.store.tables import (
+    PLACEHOLDER_SQL,
     AIModel,
     AIResult,
     DeadLetter,
@@ -146,6 +148,17 @@ T_READ = _clause(FinalRead)
 T_LEDGER = _clause(ReceivedMessage)
 T_DEAD = _clause(DeadLetter)
 
+# Is there any study known by its UID alone? Answered from the partial index
+# ix_study_placeholder (an index of exactly those studies), so it costs one look-up per batch
+# whatever the store's size. The predicate is literal SQL because a planner matches a partial
+# index only against the same expression, not against bound parameters; SQLite is told the
+# index by name (without statistics it prefers a full scan of the covering unique index).
+PLACEHOLDER_PROBE = {
+    "sqlite": f"SELECT 1 FROM {T_STUDY.name} INDEXED BY ix_study_placeholder "
+    f"WHERE ({PLACEHOLDER_SQL}) LIMIT 1",
+    "postgresql": f"SELECT 1 FROM {T_STUDY.name} WHERE ({PLACEHOLDER_SQL}) LIMIT 1",
+}
+
 STATUS_RANK = {"F": 1, "C": 2, "A": 2}  # P never current; a correction/addendum beats a final
 CHUNK = 900  # bound parameters per IN list
 BULK_CACHE_MIB = 512  # SQLite page cache of a backfill's writer connection
@@ -170,8 +183,10 @@ class BatchResult:
 class StoreWriter:
     """Writes batches of :data:`Item` to the store. One instance per process (it caches ids).
 
-    Safe beside other writers (listener and ``vigil ingest`` at once): conflicts are resolved by
-    the unique constraints and a retried batch.
+    Safe beside other writers (the listener, ``vigil ingest``'s workers, which take turns): it
+    caches only what another writer cannot change (site, model and study ids; a study's id
+    survives the adoption of its accession), and reads everything else in the batch's own
+    transaction. Conflicts are resolved by the unique constraints and a retried batch.
     """
 
     def __init__(
@@ -202,8 +217,6 @@ class StoreWriter:
         self._sites: set[str] = set()
         self._models: dict[str, int] = {}
         self._studies: dict[tuple[str, str], int] = {}
-        self._patients: dict[str, tuple[Any, ...]] = {}
-        self._placeholders_seen: bool | None = None
         self._compiled: dict[int, tuple[str, list[Any]]] = {}
         self._build_statements()
 
@@ -317,8 +330,6 @@ class StoreWriter:
         self._sites.clear()
         self._models.clear()
         self._studies.clear()
-        self._patients.clear()
-        self._placeholders_seen = None
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -515,7 +526,7 @@ class StoreWriter:
         self._ensure_sites(conn, {k[0] for k in b.studies})
         if b.patients:
             self._upsert_patients(conn, b.patients, now)
-        ids = self._upsert_studies(conn, b.studies)
+        ids = self._upsert_studies(conn, b.studies, placeholders=bool(uid_only))
         if b.merges:
             self._apply_merges(conn, b.merges, now)
         if b.new_models:
@@ -534,31 +545,21 @@ class StoreWriter:
     def _upsert_patients(
         self, conn: Connection, patients: dict[str, list[Any]], now: datetime
     ) -> None:
-        rows = []
-        for pseudo, vals in patients.items():
-            cached = self._patients.get(pseudo)
-            if cached is not None and all(
-                v is None or v == c for v, c in zip(vals, cached, strict=True)
-            ):
-                continue  # nothing new about this patient
-            merged = tuple(
-                v if v is not None else (cached[i] if cached else None) for i, v in enumerate(vals)
-            )
-            self._patients[pseudo] = merged
-            rows.append(
-                {
-                    "pseudonym": pseudo[:64],
-                    "sex": merged[0],
-                    "race": merged[1],
-                    "ethnicity": merged[2],
-                    "merged_into": None,
-                    "updated_at": now,
-                }
-            )
-        if len(self._patients) > 2_000_000:
-            self._patients.clear()
-        if rows:
-            self._executemany(conn, self._patient_upsert, rows)
+        # Every patient of the batch, every time: a cache of what was written before would let
+        # this writer skip a newer value after another writer's batch changed the row (measured
+        # in bench/README.md: skipping saved under 1 % of a backfill's CPU).
+        rows = [
+            {
+                "pseudonym": pseudo[:64],
+                "sex": vals[0],
+                "race": vals[1],
+                "ethnicity": vals[2],
+                "merged_into": None,
+                "updated_at": now,
+            }
+            for pseudo, vals in patients.items()
+        ]
+        self._executemany(conn, self._patient_upsert, rows)
 
     def _apply_merges(self, conn: Connection, merges: list[tuple[str, str]], now: datetime) -> None:
         """``merges``: (surviving, prior) pseudonyms, in message order."""
@@ -593,8 +594,6 @@ class StoreWriter:
             .values(patient_pseudonym=bindparam("surviving")),
             [{"prior": m[1], "surviving": m[0]} for m in merges],
         )
-        for m in merges:
-            self._patients.pop(m[1], None)
 
     def _ensure_sites(self, conn: Connection, codes: set[str]) -> None:
         missing = [c for c in codes if c not in self._sites]
@@ -659,23 +658,20 @@ class StoreWriter:
                         out[(site, uid)] = (site, acc)
             for uid in uids:
                 out.setdefault((site, uid), (site, placeholder_accession(uid)))
-        self._placeholders_seen = True
         return out
 
     def _upsert_studies(
-        self, conn: Connection, studies: dict[tuple[str, str], dict[str, Any]]
+        self,
+        conn: Connection,
+        studies: dict[tuple[str, str], dict[str, Any]],
+        *,
+        placeholders: bool,
     ) -> dict[tuple[str, str], int]:
+        """Upsert the batch's studies; returns their ids. ``placeholders``: the batch itself
+        names studies by UID alone (otherwise the store is asked whether any exist)."""
         sc = T_STUDY.c
-        if self._placeholders_seen is None:
-            self._placeholders_seen = (
-                conn.execute(
-                    select(sc.id)
-                    .where(sc.accession.like("uid:%") | sc.accession.like("uid#%"))
-                    .limit(1)
-                ).first()
-                is not None
-            )
-        if self._placeholders_seen:
+        probe = text(PLACEHOLDER_PROBE[self.dialect])
+        if placeholders or conn.execute(probe).first() is not None:
             self._adopt_placeholders(conn, studies)
         rows = []
         for (site, acc), vals in studies.items():

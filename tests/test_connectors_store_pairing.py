@@ -16,6 +16,7 @@ from connectors.events import (
     OrderEvent,
     PatientInfo,
     PatientMerge,
+    PatientUpdate,
     ReadEvent,
     StudyInfo,
 )
@@ -247,6 +248,53 @@ def test_indexed_study_columns_follow_the_newest_value_across_batches(engine):
             .all()
         )
     assert by_uid == [st.id] and by_old == [] and by_time == [st.id]
+
+
+def _adt(ctrl: str, pat: PatientInfo):
+    return Accepted(MappedMessage("RADIS^NGH", ctrl, "ADT^A08", "radis", [PatientUpdate(pat)]))
+
+
+def test_two_writers_taking_turns_keep_the_newest_patient_facts(engine):
+    """``vigil ingest``'s workers each hold a writer and take turns: a writer must not skip a
+    patient's facts because it wrote the same ones before another writer changed them."""
+    a, b = StoreWriter(engine, None), StoreWriter(engine, None)
+    p = "z" * 16
+    a.write([_adt("1", PatientInfo(pseudonym=p, sex="M", race="2106-3"))])
+    b.write([_adt("2", PatientInfo(pseudonym=p, sex="F", race="2054-5"))])
+    a.write([_adt("3", PatientInfo(pseudonym=p, sex="M"))])  # newest: M; race not sent
+    with Session(engine) as s:
+        got = s.get(Patient, p)
+        assert got is not None and (got.sex, got.race) == ("M", "2054-5")
+
+
+def test_a_writer_adopts_a_placeholder_another_writer_created(engine):
+    """Writer ``a`` has written (and seen no UID-only study); writer ``b`` then creates one; the
+    accession that ``a`` receives next must rename it, not open a second study."""
+    a, b = StoreWriter(engine, None), StoreWriter(engine, None)
+    a.write([ai("m0", study(acc="ACC1", uid="1.2.840.1"), 0.2, T0)])
+    b.write([ai("m1", study(acc="", uid="1.2.840.2"), 0.7, T0)])
+    a.write([read("r1", study(acc="ACC2", uid="1.2.840.2"), "positive", "F", T0)])
+    with Session(engine) as s:
+        accs = sorted(s.exec(select(Study.accession)).scalars().all())
+        assert accs == ["ACC1", "ACC2"]
+        (res,) = s.exec(select(AIResult).where(AIResult.score == 0.7)).scalars().all()
+        assert s.get(Study, res.study_id).accession == "ACC2"
+
+
+def test_placeholder_question_is_answered_from_the_partial_index(engine):
+    """The once-a-batch question 'is any study known by UID alone?' must not scan the table."""
+    from sqlalchemy import text
+
+    from connectors.store_writer import PLACEHOLDER_PROBE
+
+    sql = PLACEHOLDER_PROBE[engine.dialect.name]  # executed as text(), as the writer does
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+        else:
+            conn.execute(text("SET enable_seqscan = off"))  # an empty table: any plan is cheap
+            plan = " ".join(str(r) for r in conn.execute(text("EXPLAIN " + sql)))
+    assert "ix_study_placeholder" in plan, plan
 
 
 def test_resend_after_dead_letter_is_stored_once_the_mapping_works(engine):

@@ -1,16 +1,18 @@
-"""`vigil ingest` cuts files into byte pieces that workers split themselves, and joins their
-results into write batches: neither may change which messages are seen, their order, or what
-is stored."""
+"""`vigil ingest` cuts files into byte pieces that workers split, parse and store themselves,
+taking turns in piece order: neither may change which messages are seen, their order, or what
+is stored; a piece that fails stops the pieces after it, never those before it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from connectors import ingest
 from connectors.framing import split_messages
 from connectors.ingest import ingest_files, iter_files, iter_pieces, read_piece
 from vigil.settings import load_settings
@@ -133,12 +135,61 @@ def test_small_pieces_and_batches_store_the_same(settings, engine, tmp_path):
     assert sum(table.values()) == ref.outcomes["deadletter"]
     dispose_all()
 
-    # half the files first, then everything cut small over two workers: the first half must be
+    # half the files first, then everything cut small over three workers that take turns to
+    # store their pieces (so many turns, in every order of finishing): the first half must be
     # reported duplicate although the ledger pre-check only samples the head of each piece
     half = files[: len(files) // 2]
-    first = ingest_files(half, settings, engine, workers=0, piece_bytes=5_000, write_batch=7)
-    both = ingest_files(files, settings, engine, workers=2, piece_bytes=3_000, write_batch=50)
+    first = ingest_files(half, settings, engine, workers=0, piece_bytes=5_000)
+    both = ingest_files(files, settings, engine, workers=3, piece_bytes=3_000)
     assert both.messages == ref.messages
     assert both.outcomes["duplicate"] == first.messages
     assert both.outcomes["stored"] + first.outcomes["stored"] == ref.outcomes["stored"]
     assert _stored(engine) == expected
+
+
+class PieceBroke(RuntimeError):
+    pass
+
+
+def test_a_failed_piece_stops_the_pieces_after_it_and_no_earlier_one(
+    settings, engine, tmp_path, monkeypatch
+):
+    """Piece k fails in its worker (a disk error, say): the run raises that error, every piece
+    before k is stored, none after it (they would store facts out of order)."""
+    sim = tmp_path / "sim"
+    simulate(SimulationConfig(studies=120, months=2, seed=8, out=sim))
+    files = iter_files([sim / "feeds"])
+    pieces = list(iter_pieces(files, 4_000))
+    k = len(pieces) // 2
+    assert k > 3
+    bad = pieces[k]
+    real = ingest._process_chunk
+
+    def failing(piece):  # fork: the workers inherit this
+        if piece == bad:
+            raise PieceBroke(f"cannot read {piece.path.name} at {piece.start}")
+        return real(piece)
+
+    monkeypatch.setattr(ingest, "_process_chunk", failing)
+    with pytest.raises(PieceBroke):
+        ingest_files(files, settings, engine, workers=3, piece_bytes=4_000)
+    with engine.connect() as conn:
+        ledger = conn.execute(select(func.count()).select_from(ReceivedMessage)).scalar_one()
+    before = sum(len(read_piece(p)) for p in pieces[:k])
+    assert ledger == before
+
+
+def test_turns_stop_only_the_pieces_after_a_failure():
+    """The rule itself: piece 2 fails before its turn; piece 1 still gets its turn, piece 3 is
+    refused at once, and an abort (the run stopped) refuses everyone."""
+    import multiprocessing
+
+    turns = ingest.Turns(multiprocessing.get_context("fork"))
+    turns.done(0)
+    turns.fail(2)
+    with pytest.raises(ingest.IngestAborted):
+        turns.wait(3)
+    turns.wait(1)  # returns: piece 1's turn has come, the failure is after it
+    turns.abort()
+    with pytest.raises(ingest.IngestAborted):
+        turns.wait(1)

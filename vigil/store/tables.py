@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from vigil.store.types import UTCDateTime, utcnow
@@ -41,10 +41,25 @@ class Patient(SQLModel, table=True):
     updated_at: datetime | None = _ts()
 
 
+# Studies known so far by their Study Instance UID alone carry a placeholder accession
+# (connectors.store_writer.placeholder_accession) until a message brings the real one.
+PLACEHOLDER_SQL = "accession LIKE 'uid:%' OR accession LIKE 'uid#%'"
+
+
 class Study(SQLModel, table=True):
     """One imaging study (an accession at a site)."""
 
-    __table_args__ = (UniqueConstraint("site_code", "accession", name="uq_study_site_accession"),)
+    __table_args__ = (
+        UniqueConstraint("site_code", "accession", name="uq_study_site_accession"),
+        # a partial index of the placeholder studies: every store writer asks, once a batch,
+        # whether any exist (an empty index answers at once, at any store size)
+        Index(
+            "ix_study_placeholder",
+            "site_code",
+            sqlite_where=text(PLACEHOLDER_SQL),
+            postgresql_where=text(PLACEHOLDER_SQL),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     site_code: str = Field(foreign_key="site.code", max_length=32)

@@ -17,7 +17,8 @@ def ingest_cmd(
         None,
         "--workers",
         "-w",
-        help="Parser processes (default: one per CPU; 0 parses in the main process).",
+        help="Worker processes that parse, map and store (default: one per CPU, plus one; "
+        "0 does everything in the main process).",
     ),
 ) -> None:
     """Ingest HL7 v2 files into the store: parse, map, pair, dead-letter what cannot be read.
