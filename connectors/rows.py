@@ -1,8 +1,8 @@
 """Mapped messages as plain values, and a batch of them folded into the rows the store writes.
 
 Kept apart from the store writer (which talks SQL) because this is the per-event Python of a
-backfill: ``flatten`` runs once per message in the parser workers, ``fold`` once per event in the
-single writer process, where every microsecond is paid on the critical path. Both are pure
+backfill: ``flatten`` runs once per message and ``fold`` once per event, in the ``vigil ingest``
+worker that stores the batch (or the listener), while no other worker may store. Both are pure
 functions over tuples and dicts, compiled with the rest of the hot path (setup.py).
 """
 
@@ -23,9 +23,9 @@ from connectors.events import (
     StudyInfo,
 )
 
-# A mapped message flattened to plain tuples (see :func:`flatten`): what ``vigil ingest``
-# workers send to the writer process. Tuples of str/float/int pickle in C; the event
-# dataclasses cost more to pickle and rebuild than the writer spends storing them.
+# A mapped message flattened to plain tuples (see :func:`flatten`): what the batch fold reads.
+# (Until 2026-11-28 this was also what ``vigil ingest``'s workers pickled to a separate writer
+# process; tuples of str/float/int pickle in C, the event dataclasses cost several times more.)
 FlatMessage = tuple[str, str, str, str, tuple[tuple[Any, ...], ...]]
 
 # Study columns by how a later message updates them.
@@ -78,8 +78,9 @@ MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _ONE_US
 def to_us(value: datetime | None) -> Any:
     """An aware datetime as integer microseconds since the epoch (UTC).
 
-    Unpickling an aware datetime costs about 3 us, an int almost nothing; :func:`from_us` turns
-    it back. A naive datetime is passed through as it is, so the store still refuses it.
+    Integers compare and format (:func:`sqlite_utc_text`) several times faster than aware
+    datetimes; :func:`from_us` turns one back. A naive datetime is passed through as it is, so
+    the store still refuses it.
     """
     if value is None or value.tzinfo is None:
         return value
