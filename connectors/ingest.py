@@ -368,6 +368,11 @@ def _parse_and_store(index: int, piece: Piece) -> PieceCounts:
     return counts
 
 
+# Storing is serial (one piece at a time) and costs about as much as parsing (bench/README.md),
+# so beyond ~4 workers the extra ones only wait for their turn, each holding a parsed piece and
+# its own SQLite page cache: more cores do not make a backfill faster.
+MAX_DEFAULT_WORKERS = 4
+
 # Millions of short-lived event objects and large id caches: the default thresholds make the
 # cyclic GC rescan the caches over and over. Nothing here builds cycles worth chasing.
 _BACKFILL_GC = (200_000, 50, 1000)
@@ -412,8 +417,9 @@ def ingest_files(
 
     Files are cut into pieces of about ``piece_bytes`` (never inside a message); each piece is
     stored in one transaction. ``workers=0`` does everything in this process (small inputs,
-    tests); by default one worker more than there are CPUs, so that a core whose worker waits
-    for its turn to store has another worker's parsing to do.
+    tests); by default one worker more than there are CPUs (at most
+    :data:`MAX_DEFAULT_WORKERS`), so that a core whose worker waits for its turn to store has
+    another worker's parsing to do.
     """
     import gc
     import time
@@ -432,7 +438,7 @@ def ingest_files(
             on_progress(bytes_done, summary.messages)
 
     if workers is None:
-        workers = (os.cpu_count() or 1) + 1
+        workers = min((os.cpu_count() or 1) + 1, MAX_DEFAULT_WORKERS)
     pieces = iter_pieces(files, piece_bytes)
     if workers <= 0:
         gc.collect()

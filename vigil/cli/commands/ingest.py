@@ -17,7 +17,7 @@ def ingest_cmd(
         None,
         "--workers",
         "-w",
-        help="Worker processes that parse, map and store (default: one per CPU, plus one; "
+        help="Worker processes that parse, map and store (default: CPUs + 1, at most 4; "
         "0 does everything in the main process).",
     ),
 ) -> None:
