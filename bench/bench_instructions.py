@@ -54,15 +54,14 @@ settings = load_settings(demo=True, **({"database_url": sys.argv[3]} if len(sys.
 pipe = Pipeline(settings)
 if len(sys.argv) > 3:  # --stage store
     from connectors.ingest import process_raw
-    from connectors.rows import flatten
-    from connectors.store_writer import Accepted, StoreWriter
+    from connectors.store_writer import StoreWriter
     from vigil.store.db import open_store
 
     key = settings.deadletter_key.get_secret_value()
     writer = StoreWriter(open_store(settings), key, bulk=True)
     for k in range(0, n, 2000):
         items = [process_raw(pipe, raw) for raw in msgs[k : k + 2000]]
-        writer.write([flatten(it.mapped) if type(it) is Accepted else it for it in items])
+        writer.write(items)  # the writer flattens and folds, as in a `vigil ingest` worker
 else:
     for raw in msgs:
         try:

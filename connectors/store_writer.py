@@ -99,14 +99,12 @@ class Rejected:
     ack_code: str = "AE"
 
 
-Item = Accepted | Ignored | Rejected | FlatMessage
+Item = Accepted | Ignored | Rejected
 
 STORED, DUPLICATE, IGNORED, DEADLETTER = "stored", "duplicate", "ignored", "deadletter"
 
 
 def item_key(item: Item) -> tuple[str, str]:
-    if type(item) is tuple:
-        return item[0], item[1]
     if isinstance(item, Accepted):
         return item.mapped.sender, item.mapped.control_id
     return item.sender, item.control_id
@@ -336,13 +334,7 @@ class StoreWriter:
     def _write(self, conn: Connection, items: Sequence[Item], now: datetime) -> list[str]:
         outcomes = [DUPLICATE] * len(items)
         fresh = self._claim(conn, items, outcomes, now)
-        accepted = []
-        for i in fresh:
-            it = items[i]
-            if type(it) is tuple:
-                accepted.append(it)
-            elif isinstance(it, Accepted):
-                accepted.append(flatten(it.mapped))
+        accepted = [flatten(it.mapped) for i in fresh if isinstance(it := items[i], Accepted)]
         dead = [items[i] for i in fresh if isinstance(items[i], Rejected)]
         if accepted:
             self._store_events(conn, accepted, now)
@@ -388,9 +380,7 @@ class StoreWriter:
 
     @staticmethod
     def _ledger_row(key: tuple[str, str], it: Item, now: datetime) -> dict[str, Any]:
-        if type(it) is tuple:
-            mt, profile, outcome = it[2], it[3], STORED
-        elif isinstance(it, Accepted):
+        if isinstance(it, Accepted):
             mt, profile, outcome = it.mapped.message_type, it.mapped.profile, STORED
         elif isinstance(it, Ignored):
             mt, profile, outcome = it.message_type, it.profile, IGNORED
