@@ -104,7 +104,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--studies", type=int, default=20_000)
     ap.add_argument("--months", type=int, default=12)
-    ap.add_argument("--workers", type=int, default=None, help="default: vigil ingest's (CPUs + 1)")
+    ap.add_argument("--workers", type=int, default=None, help="default: vigil ingest's")
     ap.add_argument(
         "--piece-bytes", type=int, default=16_000_000, help="bytes of HL7 a transaction"
     )
@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (a 1M-study year)")
     args = ap.parse_args()
 
-    from connectors.ingest import iter_files
+    from connectors.ingest import default_workers, iter_files
     from vigil.simulate import SimulationConfig, simulate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +153,7 @@ def main() -> None:
                 print(
                     f"vigil ingest -> {name:<10}: {summary.messages / wall:>10,.0f} msg/s wall, "
                     f"{summary.messages / cpu:,.0f} msg per CPU-second "
-                    f"({args.workers or (os.cpu_count() or 1) + 1} workers); "
+                    f"({args.workers or default_workers()} workers); "
                     f"stored {o['stored']:,} ignored {o['ignored']:,} "
                     f"dead letters {o['deadletter']:,} "
                     f"{dict(summary.dead_by_reason.most_common(3))}"

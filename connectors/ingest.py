@@ -373,6 +373,12 @@ def _parse_and_store(index: int, piece: Piece) -> PieceCounts:
 # its own SQLite page cache: more cores do not make a backfill faster.
 MAX_DEFAULT_WORKERS = 4
 
+
+def default_workers() -> int:
+    """One worker more than there are CPUs, at most :data:`MAX_DEFAULT_WORKERS`."""
+    return min((os.cpu_count() or 1) + 1, MAX_DEFAULT_WORKERS)
+
+
 # Millions of short-lived event objects and large id caches: the default thresholds make the
 # cyclic GC rescan the caches over and over. Nothing here builds cycles worth chasing.
 _BACKFILL_GC = (200_000, 50, 1000)
@@ -438,7 +444,7 @@ def ingest_files(
             on_progress(bytes_done, summary.messages)
 
     if workers is None:
-        workers = min((os.cpu_count() or 1) + 1, MAX_DEFAULT_WORKERS)
+        workers = default_workers()
     pieces = iter_pieces(files, piece_bytes)
     if workers <= 0:
         gc.collect()
