@@ -705,7 +705,7 @@ class StoreWriter:
                     select(sc.id, sc.accession, sc.study_uid).where(
                         sc.site_code == site,
                         sc.study_uid.in_(part),
-                        sc.accession.like("uid:%") | sc.accession.like("uid#%"),
+                        text(f"({PLACEHOLDER_SQL})"),
                     )
                 ).all()
                 for sid, old_acc, uid in rows:
