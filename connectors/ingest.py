@@ -30,6 +30,7 @@ from connectors.store_writer import (
     Accepted,
     Ignored,
     Item,
+    Prepared,
     Rejected,
     StoreWriter,
     fallback_control_id,
@@ -282,18 +283,32 @@ class PieceCounts:
     dead_by_reason: Counter[str]
 
 
-def _store_piece(writer: StoreWriter, batch: list[Item | Known]) -> PieceCounts:
-    """Store one piece's items in one transaction (Known ones are duplicates, not written)."""
+@dataclass(slots=True)
+class PreparedPiece:
+    """A parsed piece, worked out as far as it can be before its turn to store."""
+
+    messages: int
+    items: list[Item]  # the ones not already known to the ledger
+    prepared: Prepared
+
+
+def _prepare_piece(writer: StoreWriter, batch: list[Item | Known]) -> PreparedPiece:
     items = [it for it in batch if not isinstance(it, Known)]
-    outcomes = writer.write(items) if items else []
+    return PreparedPiece(len(batch), items, writer.prepare(items))
+
+
+def _store_piece(writer: StoreWriter, piece: PreparedPiece) -> PieceCounts:
+    """Store one piece's items in one transaction (Known ones are duplicates, not written)."""
+    items = piece.items
+    outcomes = writer.write_prepared(piece.prepared) if items else []
     counts: Counter[str] = Counter(outcomes)  # counted in C; dead letters are few
-    counts[DUPLICATE] += len(batch) - len(items)
+    counts[DUPLICATE] += piece.messages - len(items)
     dead: Counter[str] = Counter()
     if DEADLETTER in counts:
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome == DEADLETTER and isinstance(item, Rejected):
                 dead[item.reason_code] += 1
-    return PieceCounts(len(batch), counts, dead)
+    return PieceCounts(piece.messages, counts, dead)
 
 
 class IngestAborted(Exception):
@@ -355,12 +370,14 @@ def _init_storing_worker(settings_kwargs: dict[str, Any], turns: Turns) -> None:
 
 
 def _parse_and_store(index: int, piece: Piece) -> PieceCounts:
-    """A worker's job: parse piece ``index``, wait for its turn, store it, pass the turn on."""
+    """A worker's job: parse and prepare piece ``index``, wait for its turn, store it, pass the
+    turn on. Everything that needs no database happens before the turn (see
+    :meth:`StoreWriter.prepare`): only storing itself is serial."""
     assert _turns is not None and _writer is not None
     try:
-        batch = _process_chunk(piece)
+        prepared = _prepare_piece(_writer, _process_chunk(piece))
         _turns.wait(index)
-        counts = _store_piece(_writer, batch)
+        counts = _store_piece(_writer, prepared)
     except BaseException:
         _turns.fail(index)
         raise
@@ -455,7 +472,7 @@ def ingest_files(
         try:
             _init_worker(settings_kwargs(settings))
             for piece in pieces:
-                add(piece, _store_piece(writer, _process_chunk(piece)))
+                add(piece, _store_piece(writer, _prepare_piece(writer, _process_chunk(piece))))
         finally:
             gc.set_threshold(*old_threshold)
             gc.unfreeze()

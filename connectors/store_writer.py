@@ -45,6 +45,7 @@ from connectors.rows import (
     S_SITE,
     S_UID,
     FlatMessage,
+    Folded,
     flatten,
     fold,
     from_us,
@@ -178,6 +179,32 @@ class BatchResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+Params = tuple[str, list[Any]]  # a compiled statement and its driver parameters
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch worked out as far as it can be without the database (:meth:`StoreWriter.prepare`).
+
+    ``vigil ingest``'s workers prepare their piece before their turn to store, so that the
+    serial part (the turn) is only the database's own work: flattening, folding and building
+    the driver rows of the ledger, patients and studies happen in parallel with other workers'
+    stores. ``first``: each ledger key's first item; ``flat``: the accepted first items,
+    flattened, by index; ``folded`` and the parameters: the batch as if every key were new
+    (none when a study is named by its UID alone: that key needs the store).
+    """
+
+    items: Sequence[Item]
+    now: datetime
+    first: dict[tuple[str, str], int]
+    ledger: dict[tuple[str, str], dict[str, Any]]
+    ledger_params: Params | None
+    flat: dict[int, FlatMessage]
+    folded: Folded | None = None
+    patient_params: Params | None = None
+    study_params: Params | None = None
+
+
 class StoreWriter:
     """Writes batches of :data:`Item` to the store. One instance per process (it caches ids).
 
@@ -302,7 +329,42 @@ class StoreWriter:
         Outcomes: ``stored``, ``ignored``, ``deadletter`` or ``duplicate`` (already in the ledger).
         ``after(conn, outcomes)`` runs inside the same transaction (dead-letter replay uses it).
         """
+        return self.write_prepared(self.prepare(items, now=now), after=after)
+
+    def prepare(self, items: Sequence[Item], *, now: datetime | None = None) -> Prepared:
+        """The part of :meth:`write` that needs no database: pure CPU, in any process.
+
+        Everything here is redone inside the transaction when it turns out to be wrong (a key
+        already in the ledger, a cache reset), so a prepared batch may be written later.
+        """
         now = now or datetime.now(UTC)
+        first: dict[tuple[str, str], int] = {}
+        for i, it in enumerate(items):
+            first.setdefault(item_key(it), i)
+        ledger = {key: self._ledger_row(key, items[i], now) for key, i in first.items()}
+        flat = {
+            i: flatten(it.mapped) for i in first.values() if isinstance(it := items[i], Accepted)
+        }
+        p = Prepared(items, now, first, ledger, None, flat)
+        if self.dialect != "sqlite":
+            return p  # PostgreSQL's claim is one INSERT .. RETURNING of the ledger rows
+        if ledger:
+            p.ledger_params = self._params(self._ledger_insert, list(ledger.values()))
+        messages = list(flat.values())
+        if messages and not uid_only_studies(messages):
+            # Models are not filtered by this writer's cache here: a reset between now and the
+            # write must not leave a model out; the write ensures only the unknown ones.
+            b = p.folded = fold(messages, {}, {}, now)
+            if b.patients:
+                p.patient_params = self._params(self._patient_upsert, self._patient_rows(b, now))
+            if b.studies:
+                p.study_params = self._params(self._study_upsert, self._study_rows(b))
+        return p
+
+    def write_prepared(
+        self, p: Prepared, *, after: Callable[[Connection, list[str]], None] | None = None
+    ) -> list[str]:
+        """Store a prepared batch in one transaction (see :meth:`write`)."""
         for attempt in range(3):
             try:
                 with self.engine.connect() as conn:
@@ -312,7 +374,7 @@ class StoreWriter:
                         conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
                         conn.commit()
                     with conn.begin():
-                        outcomes = self._write(conn, items, now)
+                        outcomes = self._write(conn, p)
                         if after is not None:
                             after(conn, outcomes)
                 return outcomes
@@ -331,29 +393,31 @@ class StoreWriter:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _write(self, conn: Connection, items: Sequence[Item], now: datetime) -> list[str]:
+    def _write(self, conn: Connection, p: Prepared) -> list[str]:
+        items = p.items
         outcomes = [DUPLICATE] * len(items)
-        fresh = self._claim(conn, items, outcomes, now)
-        accepted = [flatten(it.mapped) for i in fresh if isinstance(it := items[i], Accepted)]
-        dead = [items[i] for i in fresh if isinstance(items[i], Rejected)]
+        fresh, all_new = self._claim(conn, p, outcomes)
+        if all_new:
+            accepted = list(p.flat.values())
+            folded = p.folded
+        else:  # some were in the ledger already: fold the new ones only
+            accepted = [p.flat[i] for i in fresh if i in p.flat]
+            folded = None
+        dead = [it for i in fresh if isinstance(it := items[i], Rejected)]
         if accepted:
-            self._store_events(conn, accepted, now)
+            self._store_events(conn, accepted, p, folded)
         if dead:
-            self._store_dead(conn, dead, now)
+            self._store_dead(conn, dead, p.now)
         return outcomes
 
-    def _claim(
-        self, conn: Connection, items: Sequence[Item], outcomes: list[str], now: datetime
-    ) -> list[int]:
-        """Ledger: decide which items are new, record them. Returns indexes of new items.
+    def _claim(self, conn: Connection, p: Prepared, outcomes: list[str]) -> tuple[list[int], bool]:
+        """Ledger: decide which items are new, record them. Returns indexes of new items, and
+        whether they are all the batch's keys (the prepared fold then holds).
 
         Fast path (a fresh backfill, live traffic): insert every key under a savepoint; only if
         one already exists does the batch fall back to reading the ledger first.
         """
-        first: dict[tuple[str, str], int] = {}
-        for i, it in enumerate(items):
-            first.setdefault(item_key(it), i)
-        rows = {key: self._ledger_row(key, items[i], now) for key, i in first.items()}
+        items, first, rows, now = p.items, p.first, p.ledger, p.now
         if self.dialect == "postgresql":
             # INSERT .. ON CONFLICT DO NOTHING RETURNING says which keys are new, without an
             # error (an error inside psycopg's pipeline mode is costly and noisy).
@@ -362,21 +426,25 @@ class StoreWriter:
             if len(new) == len(rows):
                 for key, i in first.items():
                     outcomes[i] = rows[key]["outcome"]
-                return sorted(first.values())
+                return sorted(first.values()), True
             claimed = [i for key, i in first.items() if (key[0][:200], key[1][:200]) in new]
             for i in claimed:
                 outcomes[i] = rows[item_key(items[i])]["outcome"]
             rest = {k: i for k, i in first.items() if (k[0][:200], k[1][:200]) not in new}
             fresh = self._claim_slow(conn, items, outcomes, rest, rows, now)
-            return sorted(claimed + fresh)
+            return sorted(claimed + fresh), False
         try:
             with conn.begin_nested():
-                self._executemany(conn, self._ledger_insert, list(rows.values()))
+                if rows:
+                    ledger = list(rows.values())
+                    conn.exec_driver_sql(
+                        *(p.ledger_params or self._params(self._ledger_insert, ledger))
+                    )
         except IntegrityError:
-            return self._claim_slow(conn, items, outcomes, first, rows, now)
+            return self._claim_slow(conn, items, outcomes, first, rows, now), False
         for key, i in first.items():
             outcomes[i] = rows[key]["outcome"]
-        return sorted(first.values())
+        return sorted(first.values()), True
 
     @staticmethod
     def _ledger_row(key: tuple[str, str], it: Item, now: datetime) -> dict[str, Any]:
@@ -458,18 +526,21 @@ class StoreWriter:
         return fresh
 
     def _executemany(self, conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-        """executemany straight to the driver with pre-built parameters (about 2x faster).
+        if rows:
+            conn.exec_driver_sql(*self._params(stmt, rows))
+
+    def _params(self, stmt: Any, rows: list[dict[str, Any]]) -> Params:
+        """``stmt`` compiled, and ``rows`` as its driver parameters (about 2x faster).
 
         SQLAlchemy's generic path builds and type-processes a parameter dict per row (and on
         PostgreSQL rewrites the statement into multi-row VALUES); here the statement is compiled
         once and each row goes through the same bind processors, except timestamps, which get a
-        cheaper equivalent (naive times are still refused).
+        cheaper equivalent (naive times are still refused). Needs no connection, so a batch's
+        rows can be built before its turn to write (:meth:`prepare`).
         """
-        if not rows:
-            return
         spec = self._compiled.get(id(stmt))
         if spec is None:
-            dialect = conn.dialect
+            dialect = self.engine.dialect
             compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
             names = compiled.positiontup if self.dialect == "sqlite" else list(compiled.binds)
             procs = []
@@ -486,7 +557,7 @@ class StoreWriter:
                     procs.append((name, bind.key, bind.type._cached_bind_processor(dialect)))
             spec = self._compiled[id(stmt)] = (compiled.string, _row_builder(procs, self.dialect))
         sql, build = spec
-        conn.exec_driver_sql(sql, build(rows))
+        return sql, build(rows)
 
     def _store_dead(self, conn: Connection, dead: list[Rejected], now: datetime) -> None:
         if self._fernet is None:
@@ -509,18 +580,29 @@ class StoreWriter:
 
     # -- events ----------------------------------------------------------------------------
 
-    def _store_events(self, conn: Connection, messages: list[FlatMessage], now: datetime) -> None:
-        uid_only = uid_only_studies(messages)
-        uid_keys = self._resolve_uid_only(conn, uid_only) if uid_only else {}
-        b = fold(messages, uid_keys, self._models, now)
+    def _store_events(
+        self, conn: Connection, messages: list[FlatMessage], p: Prepared, b: Folded | None
+    ) -> None:
+        """Store the batch's events; ``b``: ``messages`` already folded by :meth:`prepare`."""
+        now = p.now
+        if b is None:
+            uid_only = uid_only_studies(messages)
+            uid_keys = self._resolve_uid_only(conn, uid_only) if uid_only else {}
+            b = fold(messages, uid_keys, {}, now)
+            patient_params = study_params = None
+        else:
+            uid_only, patient_params, study_params = [], p.patient_params, p.study_params
         self._ensure_sites(conn, {k[0] for k in b.studies})
         if b.patients:
-            self._upsert_patients(conn, b.patients, now)
-        ids = self._upsert_studies(conn, b.studies, placeholders=bool(uid_only))
+            conn.exec_driver_sql(
+                *(patient_params or self._params(self._patient_upsert, self._patient_rows(b, now)))
+            )
+        ids = self._upsert_studies(conn, b, study_params, placeholders=bool(uid_only))
         if b.merges:
             self._apply_merges(conn, b.merges, now)
-        if b.new_models:
-            self._ensure_models(conn, b.new_models, now)
+        new_models = {n: r for n, r in b.new_models.items() if n not in self._models}
+        if new_models:
+            self._ensure_models(conn, new_models, now)
         if b.results:
             rows = []
             for (skey, model_name, finding), vals in b.results.items():
@@ -532,13 +614,12 @@ class StoreWriter:
         if b.reads:
             self._insert_reads(conn, b.reads, ids)
 
-    def _upsert_patients(
-        self, conn: Connection, patients: dict[str, list[Any]], now: datetime
-    ) -> None:
+    @staticmethod
+    def _patient_rows(b: Folded, now: datetime) -> list[dict[str, Any]]:
         # Every patient of the batch, every time: a cache of what was written before would let
         # this writer skip a newer value after another writer's batch changed the row (measured
         # in bench/README.md: skipping saved under 1 % of a backfill's CPU).
-        rows = [
+        return [
             {
                 "pseudonym": pseudo[:64],
                 "sex": vals[0],
@@ -547,9 +628,17 @@ class StoreWriter:
                 "merged_into": None,
                 "updated_at": now,
             }
-            for pseudo, vals in patients.items()
+            for pseudo, vals in b.patients.items()
         ]
-        self._executemany(conn, self._patient_upsert, rows)
+
+    @staticmethod
+    def _study_rows(b: Folded) -> list[dict[str, Any]]:
+        rows = []
+        for (site, acc), vals in b.studies.items():
+            vals["site_code"] = site
+            vals["accession"] = acc
+            rows.append(vals)
+        return rows
 
     def _apply_merges(self, conn: Connection, merges: list[tuple[str, str]], now: datetime) -> None:
         """``merges``: (surviving, prior) pseudonyms, in message order."""
@@ -653,23 +742,21 @@ class StoreWriter:
     def _upsert_studies(
         self,
         conn: Connection,
-        studies: dict[tuple[str, str], dict[str, Any]],
+        b: Folded,
+        params: Params | None,
         *,
         placeholders: bool,
     ) -> dict[tuple[str, str], int]:
-        """Upsert the batch's studies; returns their ids. ``placeholders``: the batch itself
-        names studies by UID alone (otherwise the store is asked whether any exist)."""
+        """Upsert the batch's studies (``params``: their rows, built by :meth:`prepare`);
+        returns their ids. ``placeholders``: the batch itself names studies by UID alone
+        (otherwise the store is asked whether any exist)."""
         sc = T_STUDY.c
+        studies = b.studies
         probe = text(PLACEHOLDER_PROBE[self.dialect])
         if placeholders or conn.execute(probe).first() is not None:
             self._adopt_placeholders(conn, studies)
-        rows = []
-        for (site, acc), vals in studies.items():
-            vals["site_code"] = site
-            vals["accession"] = acc
-            rows.append(vals)
-        if rows:
-            self._executemany(conn, self._study_upsert, rows)
+        if studies:
+            conn.exec_driver_sql(*(params or self._params(self._study_upsert, self._study_rows(b))))
         ids: dict[tuple[str, str], int] = {}
         missing: dict[str, list[str]] = {}
         for key in studies:
