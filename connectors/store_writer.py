@@ -334,8 +334,9 @@ class StoreWriter:
     def prepare(self, items: Sequence[Item], *, now: datetime | None = None) -> Prepared:
         """The part of :meth:`write` that needs no database: pure CPU, in any process.
 
-        Everything here is redone inside the transaction when it turns out to be wrong (a key
-        already in the ledger, a cache reset), so a prepared batch may be written later.
+        Nothing here depends on the store or on this writer's caches, so a batch may be written
+        long after it was prepared; when some of its keys turn out to be in the ledger by then,
+        the write folds the new messages again.
         """
         now = now or datetime.now(UTC)
         first: dict[tuple[str, str], int] = {}
@@ -346,9 +347,7 @@ class StoreWriter:
             i: flatten(it.mapped) for i in first.values() if isinstance(it := items[i], Accepted)
         }
         p = Prepared(items, now, first, ledger, None, flat)
-        if self.dialect != "sqlite":
-            return p  # PostgreSQL's claim is one INSERT .. RETURNING of the ledger rows
-        if ledger:
+        if ledger and self.dialect == "sqlite":  # PostgreSQL claims by INSERT .. RETURNING
             p.ledger_params = self._params(self._ledger_insert, list(ledger.values()))
         messages = list(flat.values())
         if messages and not uid_only_studies(messages):

@@ -281,6 +281,40 @@ def test_a_writer_adopts_a_placeholder_another_writer_created(engine):
         assert s.get(Study, res.study_id).accession == "ACC2"
 
 
+def test_a_batch_prepared_before_another_writer_claimed_part_of_it(engine):
+    """``vigil ingest``'s workers prepare (fold) a piece before their turn. When another writer
+    stores one of its messages in between, that message is a duplicate and its events must
+    not be stored again: the prepared fold is dropped for the new messages alone."""
+    a, b = StoreWriter(engine, None), StoreWriter(engine, None)
+    mine = [
+        ai("m1", study(acc="A1"), 0.1, T0 + timedelta(hours=1)),  # newer than b's m1 ...
+        ai("m2", study(acc="A2"), 0.6, T0),
+    ]
+    prepared = a.prepare(mine)
+    b.write([ai("m1", study(acc="A1"), 0.9, T0)])  # ... but b stored m1 first
+    assert a.write_prepared(prepared) == [DUPLICATE, STORED]
+    with Session(engine) as s:
+        scores = {
+            s.get(Study, r.study_id).accession: r.score
+            for r in s.exec(select(AIResult)).scalars().all()
+        }
+    assert scores == {"A1": 0.9, "A2": 0.6}
+
+
+def test_a_prepared_batch_survives_a_cache_reset_before_its_write(engine):
+    """A retried batch (IntegrityError) resets the writer's caches after it was prepared: the
+    models it names must still get their ids."""
+    w = StoreWriter(engine, None)
+    w.write([ai("m0", study(acc="A0"), 0.2, T0, model="lung-x")])
+    prepared = w.prepare([ai("m1", study(acc="A1"), 0.8, T0, model="lung-x")])
+    w._reset_caches()  # what write_prepared's retry does
+    assert w.write_prepared(prepared) == [STORED]
+    with Session(engine) as s:
+        (model,) = s.exec(select(AIModel)).scalars().all()
+        results = s.exec(select(AIResult)).scalars().all()
+    assert model.name == "lung-x" and [r.model_id for r in results] == [model.id, model.id]
+
+
 def test_placeholder_question_is_answered_from_the_partial_index(engine):
     """The once-a-batch question 'is any study known by UID alone?' must not scan the table."""
     from sqlalchemy import text

@@ -139,7 +139,8 @@ class AIResult(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    study_id: int = Field(foreign_key="study.id", index=True)
+    # no index of its own: uq_airesult_study_model starts with it (one index less per row)
+    study_id: int = Field(foreign_key="study.id")
     model_id: int = Field(foreign_key="aimodel.id", index=True)
     finding: str = Field(max_length=64)
     model_version: str = Field(default="", max_length=64)
@@ -155,7 +156,7 @@ class FinalRead(SQLModel, table=True):
     __table_args__ = (Index("ix_finalread_current", "study_id", "finding", "is_current"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    study_id: int = Field(foreign_key="study.id", index=True)
+    study_id: int = Field(foreign_key="study.id")  # ix_finalread_current starts with it
     finding: str = Field(max_length=64)
     label: str = Field(max_length=16)  # positive / negative / uncertain
     label_source: str = Field(max_length=16)  # coded / text / adjudication
