@@ -7,7 +7,8 @@ each worker stores its own piece in one transaction, and the workers take turns 
 file order, files their sorted order). Storing in the worker that parsed the piece saves shipping
 every mapped message to a separate writer process (pickling, the pipe and unpickling cost ~13 µs
 a message, bench/README.md), and there is no writer process to wait for: while one worker
-stores, the others parse. Storing itself stays serial, one piece at a time.
+stores, the others parse and prepare (:meth:`StoreWriter.prepare`: everything that needs no
+database). Storing itself stays serial, one piece at a time.
 """
 
 from __future__ import annotations
@@ -394,9 +395,10 @@ def _parse_and_store(index: int, piece: Piece) -> PieceCounts:
     return counts
 
 
-# Storing is serial (one piece at a time) and costs about as much as parsing (bench/README.md),
-# so beyond ~4 workers the extra ones only wait for their turn, each holding a parsed piece and
-# its own SQLite page cache: more cores do not make a backfill faster.
+# Storing is serial (one piece at a time) and takes about 40 % of a message's work on a large
+# store (bench/README.md, seventh session), so beyond ~4 workers the extra ones only wait for
+# their turn, each holding a parsed piece and its own SQLite page cache: more cores do not make
+# a backfill faster.
 MAX_DEFAULT_WORKERS = 4
 
 
