@@ -417,6 +417,8 @@ class StoreWriter:
         one already exists does the batch fall back to reading the ledger first.
         """
         items, first, rows, now = p.items, p.first, p.ledger, p.now
+        if not rows:  # an empty batch: nothing to claim (an empty INSERT would be DEFAULT VALUES)
+            return [], True
         if self.dialect == "postgresql":
             # INSERT .. ON CONFLICT DO NOTHING RETURNING says which keys are new, without an
             # error (an error inside psycopg's pipeline mode is costly and noisy).
@@ -434,11 +436,10 @@ class StoreWriter:
             return sorted(claimed + fresh), False
         try:
             with conn.begin_nested():
-                if rows:
-                    ledger = list(rows.values())
-                    conn.exec_driver_sql(
-                        *(p.ledger_params or self._params(self._ledger_insert, ledger))
-                    )
+                ledger = list(rows.values())
+                conn.exec_driver_sql(
+                    *(p.ledger_params or self._params(self._ledger_insert, ledger))
+                )
         except IntegrityError:
             return self._claim_slow(conn, items, outcomes, first, rows, now), False
         for key, i in first.items():

@@ -301,6 +301,16 @@ def test_a_batch_prepared_before_another_writer_claimed_part_of_it(engine):
     assert scores == {"A1": 0.9, "A2": 0.6}
 
 
+def test_an_empty_batch_and_a_batch_without_studies_are_written(engine):
+    """Neither has a row to compile a statement from (no ledger keys; no study rows)."""
+    w = StoreWriter(engine, None)
+    assert w.write([]) == []
+    assert w.write([_adt("u1", PatientInfo(pseudonym="e" * 16, sex="F"))]) == [STORED]
+    with Session(engine) as s:
+        assert s.exec(select(Study)).scalars().all() == []
+        assert s.get(Patient, "e" * 16).sex == "F"
+
+
 def test_a_prepared_batch_survives_a_cache_reset_before_its_write(engine):
     """A retried batch (IntegrityError) resets the writer's caches after it was prepared: the
     models it names must still get their ids."""
