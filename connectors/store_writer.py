@@ -198,8 +198,8 @@ class Prepared:
     now: datetime
     first: dict[tuple[str, str], int]
     ledger: dict[tuple[str, str], dict[str, Any]]
-    ledger_params: Params | None
     flat: dict[int, FlatMessage]
+    ledger_params: Params | None = None  # SQLite's ledger insert (PostgreSQL claims by RETURNING)
     folded: Folded | None = None
     patient_params: Params | None = None
     study_params: Params | None = None
@@ -314,6 +314,7 @@ class StoreWriter:
         )
         self._read_insert = T_READ.insert()
         self._dead_insert = T_DEAD.insert()
+        self._placeholder_probe = text(PLACEHOLDER_PROBE[self.dialect])
 
     # -- public ----------------------------------------------------------------------------
 
@@ -346,8 +347,8 @@ class StoreWriter:
         flat = {
             i: flatten(it.mapped) for i in first.values() if isinstance(it := items[i], Accepted)
         }
-        p = Prepared(items, now, first, ledger, None, flat)
-        if ledger and self.dialect == "sqlite":  # PostgreSQL claims by INSERT .. RETURNING
+        p = Prepared(items, now, first, ledger, flat)
+        if ledger and self.dialect == "sqlite":
             p.ledger_params = self._params(self._ledger_insert, list(ledger.values()))
         messages = list(flat.values())
         if messages and not uid_only_studies(messages):
@@ -397,14 +398,12 @@ class StoreWriter:
         outcomes = [DUPLICATE] * len(items)
         fresh, all_new = self._claim(conn, p, outcomes)
         if all_new:
-            accepted = list(p.flat.values())
-            folded = p.folded
+            accepted, ready = list(p.flat.values()), p
         else:  # some were in the ledger already: fold the new ones only
-            accepted = [p.flat[i] for i in fresh if i in p.flat]
-            folded = None
+            accepted, ready = [p.flat[i] for i in fresh if i in p.flat], None
         dead = [it for i in fresh if isinstance(it := items[i], Rejected)]
         if accepted:
-            self._store_events(conn, accepted, p, folded)
+            self._store_events(conn, accepted, p.now, ready)
         if dead:
             self._store_dead(conn, dead, p.now)
         return outcomes
@@ -435,11 +434,9 @@ class StoreWriter:
             fresh = self._claim_slow(conn, items, outcomes, rest, rows, now)
             return sorted(claimed + fresh), False
         try:
+            assert p.ledger_params is not None  # prepare builds it for every SQLite batch
             with conn.begin_nested():
-                ledger = list(rows.values())
-                conn.exec_driver_sql(
-                    *(p.ledger_params or self._params(self._ledger_insert, ledger))
-                )
+                conn.exec_driver_sql(*p.ledger_params)
         except IntegrityError:
             return self._claim_slow(conn, items, outcomes, first, rows, now), False
         for key, i in first.items():
@@ -581,17 +578,18 @@ class StoreWriter:
     # -- events ----------------------------------------------------------------------------
 
     def _store_events(
-        self, conn: Connection, messages: list[FlatMessage], p: Prepared, b: Folded | None
+        self, conn: Connection, messages: list[FlatMessage], now: datetime, p: Prepared | None
     ) -> None:
-        """Store the batch's events; ``b``: ``messages`` already folded by :meth:`prepare`."""
-        now = p.now
-        if b is None:
+        """Store the batch's events; ``p``: the prepared batch, when its fold is of exactly
+        ``messages`` (otherwise they are folded here)."""
+        if p is not None and p.folded is not None:
+            b, uid_only = p.folded, []
+            patient_params, study_params = p.patient_params, p.study_params
+        else:
             uid_only = uid_only_studies(messages)
             uid_keys = self._resolve_uid_only(conn, uid_only) if uid_only else {}
             b = fold(messages, uid_keys, {}, now)
             patient_params = study_params = None
-        else:
-            uid_only, patient_params, study_params = [], p.patient_params, p.study_params
         self._ensure_sites(conn, {k[0] for k in b.studies})
         if b.patients:
             conn.exec_driver_sql(
@@ -752,8 +750,7 @@ class StoreWriter:
         (otherwise the store is asked whether any exist)."""
         sc = T_STUDY.c
         studies = b.studies
-        probe = text(PLACEHOLDER_PROBE[self.dialect])
-        if placeholders or conn.execute(probe).first() is not None:
+        if placeholders or conn.execute(self._placeholder_probe).first() is not None:
             self._adopt_placeholders(conn, studies)
         if studies:
             conn.exec_driver_sql(*(params or self._params(self._study_upsert, self._study_rows(b))))
