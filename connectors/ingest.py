@@ -218,8 +218,20 @@ def _init_worker(settings_kwargs: dict[str, Any]) -> None:
     _max_bytes = settings.max_message_bytes
     _ledger_engine = make_engine(settings.effective_database_url)
     # The loaded profiles live as long as the worker: keep the cyclic GC from rescanning them.
+    # And no cyclic GC while pieces are worked on: a piece's millions of short-lived objects make
+    # no cycles worth chasing, and even with raised thresholds the collector cost ~3 % of the
+    # CPU (bench/README.md, seventh session). :func:`_piece_done` collects between pieces.
     gc.collect()
     gc.freeze()
+    gc.disable()
+
+
+def _piece_done() -> None:
+    """Collect the cycles of the piece just stored, if any, once its objects are released: only
+    the young generations, i.e. what was made since the last piece."""
+    import gc
+
+    gc.collect(1)
 
 
 KNOWN_SAMPLE = 64
@@ -268,9 +280,8 @@ def _known_keys(raws: list[bytes], sample: bool = True) -> dict[int, Known]:
     return out
 
 
-def _process_chunk(raws: list[bytes] | Piece) -> list[Item | Known]:
-    if isinstance(raws, Piece):
-        raws = read_piece(raws)
+def _process_chunk(piece: Piece) -> list[Item | Known]:
+    raws = read_piece(piece)
     known = _known_keys(raws)
     return [known.get(i) or process_raw(_pipeline, raw, _max_bytes) for i, raw in enumerate(raws)]
 
@@ -289,18 +300,18 @@ class PreparedPiece:
     """A parsed piece, worked out as far as it can be before its turn to store."""
 
     messages: int
-    items: list[Item]  # the ones not already known to the ledger
-    prepared: Prepared
+    prepared: Prepared  # of the items not already known to the ledger
 
 
 def _prepare_piece(writer: StoreWriter, batch: list[Item | Known]) -> PreparedPiece:
-    items = [it for it in batch if not isinstance(it, Known)]
-    return PreparedPiece(len(batch), items, writer.prepare(items))
+    return PreparedPiece(
+        len(batch), writer.prepare([it for it in batch if not isinstance(it, Known)])
+    )
 
 
 def _store_piece(writer: StoreWriter, piece: PreparedPiece) -> PieceCounts:
     """Store one piece's items in one transaction (Known ones are duplicates, not written)."""
-    items = piece.items
+    items = piece.prepared.items
     outcomes = writer.write_prepared(piece.prepared) if items else []
     counts: Counter[str] = Counter(outcomes)  # counted in C; dead letters are few
     counts[DUPLICATE] += piece.messages - len(items)
@@ -358,7 +369,6 @@ _writer: StoreWriter | None = None
 
 def _init_storing_worker(settings_kwargs: dict[str, Any], turns: Turns) -> None:
     global _turns, _writer
-    import gc
     from multiprocessing.util import Finalize
 
     _init_worker(settings_kwargs)
@@ -367,18 +377,12 @@ def _init_storing_worker(settings_kwargs: dict[str, Any], turns: Turns) -> None:
     # close the connection when the pool stops this worker: the last one to close checkpoints
     # the WAL into the database file
     Finalize(_writer, _ledger_engine.dispose, exitpriority=10)
-    # No cyclic GC while a piece is worked on (a piece's messages make no cycles worth
-    # chasing, and even with _BACKFILL_GC's thresholds the collector cost ~3 % of the CPU);
-    # whatever cycles there are go after each piece (_parse_and_store).
-    gc.disable()
 
 
 def _parse_and_store(index: int, piece: Piece) -> PieceCounts:
     """A worker's job: parse and prepare piece ``index``, wait for its turn, store it, pass the
     turn on. Everything that needs no database happens before the turn (see
     :meth:`StoreWriter.prepare`): only storing itself is serial."""
-    import gc
-
     assert _turns is not None and _writer is not None
     try:
         prepared = _prepare_piece(_writer, _process_chunk(piece))
@@ -388,10 +392,8 @@ def _parse_and_store(index: int, piece: Piece) -> PieceCounts:
         _turns.fail(index)
         raise
     _turns.done(index)
-    # The cyclic GC is off in workers: this piece's cycles, if any, go now. Its messages are
-    # released first, so the collection only walks what was made since the last one.
-    del prepared
-    gc.collect(1)
+    del prepared  # released before the collection, which then walks only what lives on
+    _piece_done()
     return counts
 
 
@@ -405,11 +407,6 @@ MAX_DEFAULT_WORKERS = 4
 def default_workers() -> int:
     """One worker more than there are CPUs, at most :data:`MAX_DEFAULT_WORKERS`."""
     return min((os.cpu_count() or 1) + 1, MAX_DEFAULT_WORKERS)
-
-
-# Millions of short-lived event objects and large id caches: the default thresholds make the
-# cyclic GC rescan the caches over and over. Nothing here builds cycles worth chasing.
-_BACKFILL_GC = (200_000, 50, 1000)
 
 
 def settings_kwargs(settings: Settings) -> dict[str, Any]:
@@ -475,17 +472,16 @@ def ingest_files(
         workers = default_workers()
     pieces = iter_pieces(files, piece_bytes)
     if workers <= 0:
-        gc.collect()
-        gc.freeze()
-        old_threshold = gc.get_threshold()
-        gc.set_threshold(*_BACKFILL_GC)
         writer = StoreWriter(engine, settings.deadletter_key.get_secret_value(), bulk=True)
+        gc_was_on = gc.isenabled()
         try:
-            _init_worker(settings_kwargs(settings))
+            _init_worker(settings_kwargs(settings))  # the workers' GC rule, in this process
             for piece in pieces:
                 add(piece, _store_piece(writer, _prepare_piece(writer, _process_chunk(piece))))
+                _piece_done()
         finally:
-            gc.set_threshold(*old_threshold)
+            if gc_was_on:
+                gc.enable()
             gc.unfreeze()
             if writer.bulk:
                 engine.dispose()  # pooled connections carry synchronous=NORMAL: start afresh
