@@ -122,17 +122,6 @@ def iter_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def iter_raw(files: Iterable[Path]) -> Iterator[tuple[bytes, int]]:
-    """(message bytes, bytes of its file consumed so far) for every message in ``files``."""
-    from connectors.framing import split_messages
-
-    for f in files:
-        data = f.read_bytes()
-        for raw in split_messages(data):
-            yield raw, 0
-        yield b"", len(data)  # file done: progress by bytes
-
-
 def message_starts_near(data: bytes | Any, target: int) -> int:
     """First offset >= ``target`` where a line starts with ``MSH``, or ``len(data)``.
 

@@ -1,9 +1,10 @@
 """Mapped messages as plain values, and a batch of them folded into the rows the store writes.
 
 Kept apart from the store writer (which talks SQL) because this is the per-event Python of a
-backfill: ``flatten`` runs once per message and ``fold`` once per event, in the ``vigil ingest``
-worker that stores the batch (or the listener), while no other worker may store. Both are pure
-functions over tuples and dicts, compiled with the rest of the hot path (setup.py).
+backfill: ``flatten`` runs once per message and ``fold`` once per event, in
+``StoreWriter.prepare`` (a ``vigil ingest`` worker runs it before its turn to store; the listener
+just before it writes). Both are pure functions over tuples and dicts, compiled with the rest of
+the hot path (setup.py).
 """
 
 from __future__ import annotations
